@@ -1,0 +1,93 @@
+#include "tests/support/sha256.hpp"
+
+#include <array>
+#include <bit>
+#include <cstdint>
+
+namespace kiln::testing {
+
+namespace {
+
+// FIPS 180-4 section 4.2.2: the first 32 bits of the fractional parts of the cube roots
+// of the first 64 primes.
+constexpr std::array<std::uint32_t, 64> kRound = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+void compress(std::array<std::uint32_t, 8>& h, const std::byte* block) {
+  std::array<std::uint32_t, 64> w{};
+  // Message words are big-endian, whatever the host.
+  for (int t = 0; t < 16; ++t) {
+    w[t] = std::to_integer<std::uint32_t>(block[4 * t]) << 24 |
+           std::to_integer<std::uint32_t>(block[4 * t + 1]) << 16 |
+           std::to_integer<std::uint32_t>(block[4 * t + 2]) << 8 |
+           std::to_integer<std::uint32_t>(block[4 * t + 3]);
+  }
+  for (int t = 16; t < 64; ++t) {
+    std::uint32_t s0 = std::rotr(w[t - 15], 7) ^ std::rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
+    std::uint32_t s1 = std::rotr(w[t - 2], 17) ^ std::rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
+    w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+  }
+  std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+  for (int t = 0; t < 64; ++t) {
+    std::uint32_t sigma1 = std::rotr(e, 6) ^ std::rotr(e, 11) ^ std::rotr(e, 25);
+    std::uint32_t sigma0 = std::rotr(a, 2) ^ std::rotr(a, 13) ^ std::rotr(a, 22);
+    std::uint32_t t1 = k + sigma1 + ((e & f) ^ (~e & g)) + kRound[t] + w[t];
+    std::uint32_t t2 = sigma0 + ((a & b) ^ (a & c) ^ (b & c));
+    k = g;
+    g = f;
+    f = e;
+    e = d + t1;
+    d = c;
+    c = b;
+    b = a;
+    a = t1 + t2;
+  }
+  h[0] += a;
+  h[1] += b;
+  h[2] += c;
+  h[3] += d;
+  h[4] += e;
+  h[5] += f;
+  h[6] += g;
+  h[7] += k;
+}
+
+}  // namespace
+
+std::string sha256_hex(std::span<const std::byte> data) {
+  // Section 5.3.3: the first 32 bits of the fractional parts of the square roots of the
+  // first 8 primes.
+  std::array<std::uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  std::size_t full = data.size() / 64 * 64;
+  for (std::size_t i = 0; i < full; i += 64) compress(h, data.data() + i);
+
+  // Padding (section 5.1.1): a 1 bit, zeros, then the bit length as 64-bit big-endian,
+  // which spills into a second block when fewer than 9 bytes are left in the first.
+  std::array<std::byte, 128> tail{};
+  std::size_t rest = data.size() - full;
+  for (std::size_t i = 0; i < rest; ++i) tail[i] = data[full + i];
+  tail[rest] = std::byte{0x80};
+  std::size_t tail_len = rest + 9 <= 64 ? 64 : 128;
+  std::uint64_t bits = static_cast<std::uint64_t>(data.size()) * 8;
+  for (int i = 0; i < 8; ++i) tail[tail_len - 1 - i] = static_cast<std::byte>(bits >> (8 * i));
+  for (std::size_t i = 0; i < tail_len; i += 64) compress(h, tail.data() + i);
+
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(64);
+  for (std::uint32_t v : h) {
+    for (int shift = 28; shift >= 0; shift -= 4) out += hex[(v >> shift) & 15];
+  }
+  return out;
+}
+
+}  // namespace kiln::testing
