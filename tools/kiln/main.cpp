@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kiln/kiln.hpp"
+#include "tools/kiln/inspect.hpp"
 
 namespace {
 
@@ -25,7 +26,10 @@ const char* const kUsage =
     "  --version   print the version and how this kiln was built\n"
     "  --help      print this help\n"
     "\n"
-    "Commands arrive with the engine (inspect, run, tokenize, embed, bench).\n"
+    "commands:\n"
+    "  inspect MODEL [--json] [--verify]   what a TorchScript archive holds\n"
+    "\n"
+    "More commands arrive with the engine (run, tokenize, embed, bench).\n"
     "\n"
     "exit codes: 0 ok, 1 bad input or model, 2 usage, 3 internal error\n";
 
@@ -56,6 +60,7 @@ int run(const std::vector<std::string_view>& args) {
     std::fputs(kUsage, stdout);
     return kExitOk;
   }
+  if (cmd == "inspect") return kiln::cli::run_inspect({args.begin() + 1, args.end()});
   throw kiln::Error(kiln::ErrorKind::usage, "", "",
                     "unknown command '" + std::string(cmd) + "' (see 'kiln --help')");
 }
