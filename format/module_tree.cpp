@@ -51,8 +51,22 @@ class TreeBuilder {
     return prefix.empty() ? name : prefix + "." + name;
   }
 
+  // A module reached through two attributes (a shared submodule) is listed under both
+  // names, as PyTorch's state_dict does. A hostile pickle can share submodules so that the
+  // names multiply exponentially, so the number of names is capped.
+  static constexpr size_t kMaxEntries = 1 << 20;
+
+  void count_entry() {
+    if (++entries_ > kMaxEntries) {
+      throw Error::bad_input(archive_.source(), archive_.record_name("data.pkl"),
+                             "module tree has more than " + std::to_string(kMaxEntries) +
+                                 " modules and tensors (shared submodules expand too far)");
+    }
+  }
+
   void walk(const PickleRef& object, const std::string& path) {
     // The unpickler bounds nesting, so this recursion is bounded too.
+    count_entry();
     const std::string& cls = object->text;
     ModuleInfo info{path, cls, cls.rfind("__torch__.torch.classes.", 0) == 0};
     tree_.modules.push_back(info);
@@ -71,6 +85,7 @@ class TreeBuilder {
       if (key->kind != Kind::string) continue;
       const std::string name = join(path, key->text);
       if (value->kind == Kind::tensor) {
+        count_entry();
         ModuleTensor t;
         t.name = name;
         t.kind = parameters.count(key->text)  ? ModuleTensor::Kind::parameter
@@ -88,6 +103,7 @@ class TreeBuilder {
   const Archive& archive_;
   std::map<std::string, std::vector<ClassOutline>> outlines_;
   ModuleTree tree_;
+  size_t entries_ = 0;
 };
 
 }  // namespace

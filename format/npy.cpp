@@ -4,6 +4,8 @@
 // allocated, so a hostile header costs at most its own 64 KiB.
 #include "format/npy.hpp"
 
+#include "format/printable.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -40,24 +42,8 @@ constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
   throw Error::bad_input(source, where, std::move(message));
 }
 
-// Header text may be latin-1, UTF-8 or garbage; messages quote it escaped and clipped so
-// they stay readable, valid UTF-8 and short.
-std::string printable(std::string_view s, std::size_t max = 48) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < max; ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      static constexpr char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
+// Header text may be latin-1, UTF-8 or garbage: quoted short.
+std::string printable(std::string_view s) { return format::printable(s, 48); }
 
 // Written the way Python prints a tuple, so messages match what the user's numpy shows.
 std::string shape_string(const std::vector<std::int64_t>& shape) {

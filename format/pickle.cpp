@@ -318,6 +318,15 @@ class Vm {
 
   std::string op() const { return op_name(op_) ? op_name(op_) : hex_byte(op_); }
 
+  // Every value costs a few hundred bytes whatever its pickled size (one byte makes an
+  // empty list), so the number of values is what bounds memory.
+  PickleRef make(Kind kind) {
+    if (++values_ > limits_.max_values) {
+      fail("more than " + std::to_string(limits_.max_values) + " values");
+    }
+    return kiln::format::make(kind);
+  }
+
   // --- input ---
   std::size_t left() const { return in_.size() - pos_; }
 
@@ -768,6 +777,7 @@ class Vm {
   PickleLimits limits_;
   std::size_t pos_ = 0;
   std::size_t op_pos_ = 0;
+  std::size_t values_ = 0;  // values made so far, against limits_.max_values
   std::uint8_t op_ = 0;
   bool stopped_ = false;
   std::vector<PickleRef> stack_;

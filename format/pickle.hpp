@@ -79,6 +79,9 @@ struct PickleLimits {
   std::size_t max_string = 1ull << 31;     // bytes in one string
   std::size_t max_depth = 1000;            // nesting of containers and objects
   std::size_t max_dims = 64;               // tensor rank
+  // Values made in all (each costs a few hundred bytes; BERT-base's data.pkl makes about
+  // 5,000), so that a small hostile pickle cannot ask for gigabytes.
+  std::size_t max_values = 1 << 21;
 };
 
 // Unpickles one pickle (PROTO 2 .. STOP). Errors are kiln::Error::bad_input(file, record,

@@ -7,6 +7,8 @@
 // been checked against a limit or against the file.
 #include "format/zip_reader.hpp"
 
+#include "format/printable.hpp"
+
 #define ZLIB_CONST  // zlib's next_in then takes const bytes, so the file needs no const_cast
 #include <zlib.h>
 
@@ -59,21 +61,8 @@ std::string hex(std::uint64_t v, int digits) {
   return buf;
 }
 
-// Names come from the file and may hold any byte; messages carry them escaped and clipped
-// so they stay readable and printable.
-std::string printable(std::string_view s, std::size_t max = 200) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < max; ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x" + hex(c, 2).substr(2);
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
+// Record names come from the file and may hold any byte.
+std::string printable(std::string_view s) { return format::printable(s, 200); }
 
 // True when [offset, offset + length) lies inside [0, limit), computed without overflow.
 bool fits(std::uint64_t offset, std::uint64_t length, std::uint64_t limit) {

@@ -150,6 +150,8 @@ def main():
         rewritten("os_system.pt", "os.system", replace={"data.pkl": b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."})
         rewritten("eval.pt", "builtins.eval", replace={"data.pkl": b"\x80\x02cbuiltins\neval\nX\x01\x00\x00\x001\x85R."})
         rewritten("deep.pt", replace={"data.pkl": b"\x80\x02" + b"]" * 200000 + b"." })
+        # Three million one-byte values: bounded by the value count, not by memory.
+        rewritten("many_values.pt", "values", replace={"data.pkl": b"\x80\x02]" + b"]a" * 3000000 + b"."})
         rewritten("no_data_pkl.pt", "data.pkl", drop=("data.pkl",))
         rewritten("no_code.pt", "code/", drop=tuple(n[len(root) + 1:] for n in zipfile.ZipFile(base).namelist()
                                                   if "/code/" in n))

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -138,6 +139,20 @@ std::string nested_lists(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) p.op(']');
   for (std::size_t i = 1; i < n; ++i) p.op('a');
   return p.done();
+}
+
+// The error unpickling gives, or nullopt when it succeeds. Not inlined, so that each caught
+// exception is caught in a frame of its own: clang 14's ASan (use-after-return in runtime
+// mode) leaks a little stack for every exception caught in a loop of one frame, and the
+// loops below catch tens of thousands.
+[[gnu::noinline]] std::optional<Error> unpickle_error(std::span<const std::byte> bytes, const std::string& file,
+                                                      const std::string& record) {
+  try {
+    unpickle(bytes, file, record);
+    return std::nullopt;
+  } catch (const Error& e) {
+    return e;
+  }
 }
 
 struct FixturePickles {
@@ -844,11 +859,8 @@ TEST_CASE("pickle: random bytes and mutated real pickles fail cleanly") {
     for (std::size_t k = 0; k < n; ++k) {
       s += (i % 2) ? known[rng() % (sizeof known - 1)] : static_cast<char>(byte(rng));
     }
-    try {
-      load(s);
-    } catch (const Error& e) {
-      CHECK(e.kind() == kiln::ErrorKind::bad_input);
-    }
+    auto e = unpickle_error(bytes_of(s), "m.pt", "m/data.pkl");
+    if (e) CHECK(e->kind() == kiln::ErrorKind::bad_input);
   }
   auto fixtures = fixture_pickles();
   const auto& data = fixtures.front().data;
@@ -857,11 +869,7 @@ TEST_CASE("pickle: random bytes and mutated real pickles fail cleanly") {
   for (std::size_t i = 2; i < copy.size(); ++i) {
     std::byte saved = copy[i];
     copy[i] = static_cast<std::byte>(byte(rng));
-    try {
-      unpickle(copy, "m.pt", "m/data.pkl");
-    } catch (const Error&) {
-      ++errors;
-    }
+    if (unpickle_error(copy, "m.pt", "m/data.pkl")) ++errors;
     copy[i] = saved;
   }
   CHECK(errors > 0);
@@ -873,12 +881,9 @@ TEST_CASE("pickle: every strict prefix of a real data.pkl is refused") {
     CAPTURE(f.name);
     REQUIRE(unpickle(f.data, f.name, "data.pkl"));
     for (std::size_t n = 0; n < f.data.size(); ++n) {
-      try {
-        unpickle(f.data.first(n), f.name, "data.pkl");
-        FAIL_CHECK("prefix of " << n << " bytes was accepted");
-      } catch (const Error& e) {
-        CHECK(e.where() == "data.pkl");
-      }
+      auto e = unpickle_error(f.data.first(n), f.name, "data.pkl");
+      if (!e) FAIL_CHECK("prefix of " << n << " bytes was accepted");
+      else CHECK(e->where() == "data.pkl");
     }
   }
 }

@@ -262,7 +262,7 @@ def main(argv):
     seen = set()
     for path in sorted(archives) + ["<synthetic-tiny>"]:
         z = zipfile.ZipFile(io.BytesIO(tiny) if path == "<synthetic-tiny>" else path)
-        label = "synthetic-tiny" if path == "<synthetic-tiny>" else os.path.basename(path)[:-3]
+        label = "synthetic-tiny" if path == "<synthetic-tiny>" else "fixture-" + os.path.basename(path)[:-3]
         for name in sorted(z.namelist()):
             base = name.rsplit("/", 1)[-1]
             if name.count("/") != 1 or base not in ("data.pkl", "constants.pkl"):
@@ -272,7 +272,7 @@ def main(argv):
             if digest in seen:
                 continue
             seen.add(digest)
-            seeds["fuzz_unpickler"]["fixture-%s-%s" % (label, base)] = data
+            seeds["fuzz_unpickler"]["%s-%s" % (label, base)] = data
     seeds["fuzz_unpickler"].update(hostile_pickles())
 
     for target in TARGETS:
