@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kiln/error.hpp"
+#include "tests/support/bytes.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/sha256.hpp"
 
@@ -28,17 +29,8 @@ using kiln::format::serialize_npy;
 using kiln::format::write_npy;
 using kiln::testing::sha256_hex;
 
-std::vector<std::byte> bytes_of(std::string_view s) {
-  std::vector<std::byte> out(s.size());
-  if (!s.empty()) std::memcpy(out.data(), s.data(), s.size());
-  return out;
-}
-
-// A string literal's bytes, embedded NULs included.
-template <std::size_t N>
-std::string_view lit(const char (&s)[N]) {
-  return {s, N - 1};
-}
+using kiln::testing::bytes_of;
+using kiln::testing::lit;
 
 std::string text_of(std::span<const std::byte> b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};

@@ -17,6 +17,7 @@
 #include "format/file_bytes.hpp"
 #include "format/zip_reader.hpp"
 #include "kiln/error.hpp"
+#include "tests/support/bytes.hpp"
 #include "tests/support/fixtures.hpp"
 
 namespace {
@@ -29,17 +30,8 @@ using kiln::format::PickleValue;
 using kiln::format::unpickle;
 using Kind = PickleValue::Kind;
 
-std::vector<std::byte> bytes_of(std::string_view s) {
-  std::vector<std::byte> out(s.size());
-  if (!s.empty()) std::memcpy(out.data(), s.data(), s.size());
-  return out;
-}
-
-// A string literal's bytes, embedded NULs included.
-template <std::size_t N>
-std::string_view lit(const char (&s)[N]) {
-  return {s, N - 1};
-}
+using kiln::testing::bytes_of;
+using kiln::testing::lit;
 
 PickleRef load(std::string_view image, PickleLimits limits = {}) {
   return unpickle(bytes_of(image), "m.pt", "m/data.pkl", limits);
