@@ -15,6 +15,8 @@
 //    the C++ stack.
 #include "format/pickle.hpp"
 
+#include "format/printable.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -171,21 +173,7 @@ Fn fn_of(const PickleValue& global) {
 
 // Pickled strings are arbitrary bytes; messages quote them escaped and clipped.
 std::string quoted(std::string_view s, std::size_t max = 64) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "'";
-  for (std::size_t i = 0; i < s.size() && i < max; ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  if (s.size() > max) out += "...";
-  out += '\'';
-  return out;
+  return "'" + printable(s, max, "'") + "'";
 }
 
 std::string hex_byte(std::uint8_t b) {

@@ -2,7 +2,8 @@
 //
 // Names, headers and strings in a hostile file may hold any byte. Messages quote them with
 // printable ASCII kept, every other byte (and the backslash) as \xNN, and at most `max`
-// bytes followed by "...", so an error stays readable, valid UTF-8 and short.
+// bytes followed by "...", so an error stays readable, valid UTF-8 and short. `also` names
+// further characters to escape, such as the quote a caller wraps the result in.
 #pragma once
 
 #include <cstddef>
@@ -11,12 +12,12 @@
 
 namespace kiln::format {
 
-inline std::string printable(std::string_view s, std::size_t max) {
+inline std::string printable(std::string_view s, std::size_t max, std::string_view also = {}) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (std::size_t i = 0; i < s.size() && i < max; ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
+    if (c >= 0x20 && c < 0x7f && c != '\\' && also.find(static_cast<char>(c)) == std::string_view::npos) {
       out += static_cast<char>(c);
     } else {
       out += "\\x";
