@@ -27,7 +27,7 @@ import struct
 import sys
 import zipfile
 
-TARGETS = ("fuzz_zip_reader", "fuzz_unpickler", "fuzz_archive")
+TARGETS = ("fuzz_zip_reader", "fuzz_unpickler", "fuzz_archive", "fuzz_ts_parser")
 DATE = (2000, 1, 1, 0, 0, 0)
 
 
@@ -274,6 +274,14 @@ def main(argv):
             seen.add(digest)
             seeds["fuzz_unpickler"]["%s-%s" % (label, base)] = data
     seeds["fuzz_unpickler"].update(hostile_pickles())
+
+    # The TorchScript parser's seeds: every distinct code file under 8 KiB of every fixture.
+    for path in sorted(glob.glob(os.path.join(root, "*", "*", "*.pt"))):
+        z = zipfile.ZipFile(path)
+        for name in z.namelist():
+            if "/code/" in name and name.endswith(".py") and z.getinfo(name).file_size <= 8192:
+                data = z.read(name)
+                seeds["fuzz_ts_parser"][hashlib.sha256(data).hexdigest()[:16] + ".py"] = data
 
     for target in TARGETS:
         d = os.path.join(out, target)
