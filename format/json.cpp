@@ -1,5 +1,7 @@
 #include "format/json.hpp"
 
+#include "format/utf8.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -19,23 +21,11 @@ namespace kiln::format {
 
 namespace {
 
-const char* kind_name(JsonValue::Kind kind) {
-  switch (kind) {
-    case JsonValue::Kind::null: return "null";
-    case JsonValue::Kind::boolean: return "a boolean";
-    case JsonValue::Kind::number: return "a number";
-    case JsonValue::Kind::string: return "a string";
-    case JsonValue::Kind::array: return "an array";
-    case JsonValue::Kind::object: return "an object";
-  }
-  return "an unknown kind";
-}
-
 // A JsonValue does not know which document it came from, so access errors carry no file;
 // callers that want one catch and rethrow with their own context.
 [[noreturn]] void kind_error(JsonValue::Kind expected, JsonValue::Kind actual) {
-  throw Error::bad_input("", "", std::string("expected ") + kind_name(expected) + ", got " +
-                                     kind_name(actual));
+  throw Error::bad_input("", "", std::string("expected ") + json_kind_name(expected) + ", got " +
+                                     json_kind_name(actual));
 }
 
 std::string hex_byte(unsigned char c) {
@@ -170,24 +160,6 @@ std::string location(std::string_view text, std::size_t offset) {
     }
   }
   return "line " + std::to_string(line) + ", column " + std::to_string(offset - line_start + 1);
-}
-
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 int hex_value(char c) {
@@ -733,6 +705,18 @@ JsonValue read_json_file(const std::string& path, JsonLimits limits) {
     }
   }
   return parse_json(text, path, limits);
+}
+
+const char* json_kind_name(JsonValue::Kind kind) {
+  switch (kind) {
+    case JsonValue::Kind::null: return "null";
+    case JsonValue::Kind::boolean: return "a boolean";
+    case JsonValue::Kind::number: return "a number";
+    case JsonValue::Kind::string: return "a string";
+    case JsonValue::Kind::array: return "an array";
+    case JsonValue::Kind::object: return "an object";
+  }
+  return "an unknown kind";
 }
 
 }  // namespace kiln::format

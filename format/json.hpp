@@ -62,6 +62,9 @@ class JsonValue {
   std::vector<std::pair<std::string, JsonValue>> object_;
 };
 
+// "null", "a boolean", "a number", "a string", "an array", "an object": for messages.
+const char* json_kind_name(JsonValue::Kind kind);
+
 struct JsonLimits {
   std::size_t max_depth = 256;  // nesting of arrays and objects
 };

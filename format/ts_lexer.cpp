@@ -1,5 +1,7 @@
 #include "format/ts_lexer.hpp"
 
+#include "format/utf8.hpp"
+
 #include <algorithm>
 #include <iterator>
 #include <charconv>
@@ -211,34 +213,6 @@ class Lexer {
     out_.push_back(std::move(t));
   }
 
-  // Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0 when it is invalid:
-  // overlong forms, surrogates and code points past U+10FFFF are refused.
-  std::size_t utf8_length(std::size_t p) const {
-    const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s_[i]); };
-    const unsigned char c = b(p);
-    std::size_t n;
-    std::uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-      n = 2;
-      cp = c & 0x1fu;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      n = 3;
-      cp = c & 0x0fu;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 4;
-      cp = c & 0x07u;
-    } else {
-      return 0;
-    }
-    if (p + n > s_.size()) return 0;
-    for (std::size_t i = 1; i < n; ++i) {
-      if ((b(p + i) & 0xc0u) != 0x80u) return 0;
-      cp = (cp << 6) | (b(p + i) & 0x3fu);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return n;
-  }
-
   static int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -265,7 +239,7 @@ class Lexer {
         break;
       }
       if (static_cast<unsigned char>(c) >= 0x80) {
-        const std::size_t n = utf8_length(pos_);
+        const std::size_t n = utf8_sequence_length(s_, pos_);
         if (n == 0) throw error_at(source_, here(), "invalid UTF-8 in string literal");
         value.append(s_.substr(pos_, n));
         pos_ += n;

@@ -22,17 +22,7 @@ using format::JsonValue;
 // Ids beyond this are refused: no vocabulary is near it, and the id table is dense.
 constexpr std::int64_t kMaxTokenId = std::int64_t{1} << 24;
 
-const char* kind_name(const JsonValue& v) {
-  switch (v.kind()) {
-    case JsonValue::Kind::null: return "null";
-    case JsonValue::Kind::boolean: return "a boolean";
-    case JsonValue::Kind::number: return "a number";
-    case JsonValue::Kind::string: return "a string";
-    case JsonValue::Kind::array: return "an array";
-    case JsonValue::Kind::object: return "an object";
-  }
-  return "a value";
-}
+const char* kind_name(const JsonValue& v) { return format::json_kind_name(v.kind()); }
 
 // Typed access that names the file and the JSON path in its errors.
 class Reader {

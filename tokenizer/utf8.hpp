@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "format/utf8.hpp"
+
 namespace kiln::tokenizer {
 
 // Appends the code points of text to out. Invalid UTF-8 (bad lead or continuation bytes,
@@ -24,23 +26,7 @@ struct Utf8Problem {
 };
 Utf8Problem find_invalid_utf8(std::string_view text);
 
-inline void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
+using format::append_utf8;
 
 template <typename It>
 std::string to_utf8(It first, It last) {

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "format/utf8.hpp"
+
 namespace kiln::cli {
 
 class JsonWriter {
@@ -58,29 +60,13 @@ class JsonWriter {
         ++i;
         continue;
       }
-      const size_t n = utf8_length(s, i);
+      const size_t n = format::utf8_sequence_length(s, i);
       if (n == 0) { out_ += "\xEF\xBF\xBD"; ++i; continue; }
       out_.append(s.substr(i, n));
       i += n;
     }
     out_ += '"';
   }
-  // Length of the valid UTF-8 sequence at s[i], or 0.
-  static size_t utf8_length(std::string_view s, size_t i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return 0;
-    std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
-    for (size_t k = 1; k < n; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc >> 6) != 2) return 0;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
-  }
-
   std::string out_;
   std::vector<bool> first_;
   bool after_key_ = false;
