@@ -13,6 +13,7 @@
 #include "format/archive.hpp"
 #include "format/module_tree.hpp"
 #include "kiln/error.hpp"
+#include "tests/support/bytes.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/sha256.hpp"
 
@@ -126,10 +127,8 @@ TEST_CASE("archive: mapped, copied and borrowed loads agree, and tensors view th
   const auto fixtures = kiln::testing::all_fixtures();
   REQUIRE(!fixtures.empty());
   const std::string path = archive_path(fixtures.front());
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> bytes(chars.size());
-  std::memcpy(bytes.data(), chars.data(), chars.size());
+  const std::vector<std::byte> bytes = kiln::testing::read_file_bytes(path);
+  REQUIRE(!bytes.empty());
 
   const Archive mapped = Archive::open(path);
   const Archive copied = Archive::open_copy(path);
@@ -155,10 +154,8 @@ TEST_CASE("archive: damaged archives are refused with an error naming the file")
   const auto fixtures = kiln::testing::all_fixtures();
   REQUIRE(!fixtures.empty());
   const std::string path = archive_path(fixtures.front());
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> original(chars.size());
-  std::memcpy(original.data(), chars.data(), chars.size());
+  const std::vector<std::byte> original = kiln::testing::read_file_bytes(path);
+  REQUIRE(!original.empty());
 
   auto load = [](const std::vector<std::byte>& bytes) {
     const Archive a = Archive::from_buffer(bytes, "damaged.pt", {.verify_crc = true});

@@ -14,6 +14,7 @@
 
 #include "kiln/error.hpp"
 #include "tests/support/bytes.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/sha256.hpp"
 
@@ -85,21 +86,7 @@ void check_parse_error(const std::vector<std::byte>& image, std::string_view whe
   }
 }
 
-// A fresh folder under the system temp dir, removed when the test ends.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("kiln_npy_test_" + std::to_string(std::random_device{}()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using kiln::testing::TempDir;
 
 void write_file(const std::string& path, std::span<const std::byte> bytes) {
   std::ofstream out(path, std::ios::binary);

@@ -22,6 +22,7 @@
 
 #include "format/file_bytes.hpp"
 #include "kiln/error.hpp"
+#include "tests/support/bytes.hpp"
 #include "tests/support/fixtures.hpp"
 
 namespace {
@@ -37,11 +38,7 @@ using Bytes = std::vector<std::byte>;
 // ---------------------------------------------------------------------------------------
 // Small helpers
 
-Bytes bytes_of(std::string_view s) {
-  Bytes out(s.size());
-  if (!s.empty()) std::memcpy(out.data(), s.data(), s.size());
-  return out;
-}
+using kiln::testing::bytes_of;
 
 std::string text_of(std::span<const std::byte> b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
@@ -86,10 +83,9 @@ void append(Bytes& b, std::span<const std::byte> more) { b.insert(b.end(), more.
 void append(Bytes& b, std::string_view s) { append(b, bytes_of(s)); }
 
 Bytes slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return bytes_of(s);
+  Bytes b = kiln::testing::read_file_bytes(path);
+  REQUIRE(!b.empty());
+  return b;
 }
 
 ZipReader open_bytes(std::span<const std::byte> b, ZipLimits limits = {}) {

@@ -17,6 +17,7 @@
 
 #include "kiln/error.hpp"
 #include "kiln/tokenizer.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace {
 
@@ -109,27 +110,7 @@ Failure failure_of(F&& f) {
 
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
-// A fresh folder under the system temp dir, removed when the test ends.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("kiln_tokenizer_test_" + std::to_string(std::random_device{}()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, std::string_view bytes) const {
-    const std::string file = (path / name).string();
-    std::ofstream out(file, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(out.good());
-    return file;
-  }
-};
+using kiln::testing::TempDir;
 
 // The uncased tokenizer.json with one part replaced, for the unsupported-type tests.
 std::string uncased_json_with(std::string_view from, std::string_view to) {
