@@ -39,6 +39,7 @@ struct SourceLoc {
   std::string file;  // e.g. "code/__torch__.py"
   std::uint32_t line = 0;
   std::uint32_t column = 0;
+  bool operator==(const SourceLoc&) const = default;
 };
 
 // A reference to a tensor stored in the model archive (a parameter or a tensor constant),

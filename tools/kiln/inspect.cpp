@@ -8,6 +8,10 @@
 #include <tuple>
 #include <string>
 
+#include "engine/import/importer.hpp"
+#include "engine/ir/print.hpp"
+#include "engine/passes/pipeline.hpp"
+#include "engine/ir/verify.hpp"
 #include "format/archive.hpp"
 #include "format/module_tree.hpp"
 #include "kiln/error.hpp"
@@ -270,13 +274,31 @@ void print_json(const Archive& a, const ModuleTree& tree, const Report& r, bool 
   std::printf("%s\n", j.str().c_str());
 }
 
+int print_graph(const Archive& archive, bool raw) {
+  import::ImportedModel model = import::import_model(archive);
+  if (raw) {
+    ir::verify(model.graph);
+    std::fputs(ir::print(model.graph).c_str(), stdout);
+    return 0;
+  }
+  const passes::OptimizeResult result = passes::optimize(model);
+  std::fputs(ir::print(model.graph).c_str(), stdout);
+  for (const std::string& line : result.shapes.lines()) std::printf("# shape: %s\n", line.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int run_inspect(const std::vector<std::string_view>& args) {
   std::string path;
   bool json = false, verify = false;
+  std::string graph;  // "", "optimized" or "raw"
   for (std::string_view arg : args) {
-    if (arg == "--json") {
+    if (arg == "--graph") {
+      graph = "optimized";
+    } else if (arg == "--graph=raw") {
+      graph = "raw";
+    } else if (arg == "--json") {
       json = true;
     } else if (arg == "--verify") {
       verify = true;
@@ -296,6 +318,7 @@ int run_inspect(const std::vector<std::string_view>& args) {
   format::ArchiveOptions options;
   options.verify_crc = verify;
   const Archive archive = Archive::open(path, options);
+  if (!graph.empty()) return print_graph(archive, graph == "raw");
   const ModuleTree tree = format::module_tree(archive);
   const Report report = analyse(archive, tree);
   if (json) {
