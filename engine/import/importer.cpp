@@ -1089,6 +1089,8 @@ Sugared Importer::emit_expr(const ts::Expr& e, Env& env) {
       if (e.op == ts::Op::neg && operand.kind == ts::ExprKind::integer && operand.int_value != std::numeric_limits<std::int64_t>::min())
         return constant(-operand.int_value, Type::make_int());
       if (e.op == ts::Op::neg && operand.kind == ts::ExprKind::floating) return constant(-operand.float_value, Type::make_float());
+      if (e.op == ts::Op::neg && operand.kind == ts::ExprKind::name && operand.text == "inf" && !env.count("inf"))
+        return constant(-std::numeric_limits<double>::infinity(), Type::make_float());
       const ValueId v = emit_value(e.children.at(0), env);
       switch (e.op) {
         case ts::Op::neg: return emit_op("aten::neg", {v}, {}, e.loc);

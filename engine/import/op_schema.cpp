@@ -144,6 +144,8 @@ constexpr std::string_view kSchemas[] = {
     "aten::mean.dim(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor",
     "aten::norm.Scalar(Tensor self, Scalar p=2) -> Tensor",
     "aten::norm.ScalarOpt_dim(Tensor self, Scalar? p, int[1] dim, bool keepdim=False) -> Tensor",
+    "aten::linalg_vector_norm(Tensor self, Scalar ord=2, int[1]? dim=None, bool keepdim=False, *, "
+    "ScalarType? dtype=None) -> Tensor",
     "aten::max(Tensor self) -> Tensor",
     "aten::min(Tensor self) -> Tensor",
     "aten::cumsum(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor",
@@ -169,6 +171,8 @@ constexpr std::string_view kSchemas[] = {
     "aten::slice.Tensor(Tensor(a) self, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor(a)",
     "aten::narrow(Tensor(a) self, int dim, SymInt start, SymInt length) -> Tensor(a)",
     "aten::split.Tensor(Tensor(a) self, SymInt split_size, int dim=0) -> Tensor[]",
+    "aten::split.sizes(Tensor(a) self, SymInt[] split_size, int dim=0) -> Tensor[]",
+    "aten::split_with_sizes(Tensor(a) self, SymInt[] split_sizes, int dim=0) -> Tensor[]",
     "aten::chunk(Tensor(a) self, int chunks, int dim=0) -> Tensor[]",
     "aten::contiguous(Tensor(a) self, *, MemoryFormat memory_format=0) -> Tensor(a)",
     "aten::detach(Tensor(a) self) -> Tensor(a)",
@@ -178,7 +182,6 @@ constexpr std::string_view kSchemas[] = {
     "aten::masked_fill.Scalar(Tensor self, Tensor mask, Scalar value) -> Tensor",
     "aten::masked_fill.Tensor(Tensor self, Tensor mask, Tensor value) -> Tensor",
     "aten::index_select(Tensor self, int dim, Tensor index) -> Tensor",
-    "aten::gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor",
 
     // Dtype and device conversions.
     "aten::to.dtype(Tensor(a) self, ScalarType dtype, bool non_blocking=False, bool copy=False, "
@@ -194,7 +197,6 @@ constexpr std::string_view kSchemas[] = {
     "bool copy=False) -> Tensor(a)",
     "aten::to.prim_dtype(Tensor(a) self, int? dtype=None, bool non_blocking=False, bool copy=False) -> Tensor(a)",
     "aten::type_as(Tensor self, Tensor other) -> Tensor",
-    "aten::float(Tensor self) -> Tensor",
 
     // Factories.
     "aten::ones(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, "

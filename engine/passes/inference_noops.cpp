@@ -133,9 +133,20 @@ bool to_is_noop(const ir::Graph& g, ir::NodeId n, bool writes_tensors) {
          absent_none_or(g, n, s->pin_memory, ir::AttrValue{false});
 }
 
+// A 0-dim tensor from the constants table promotes like a Python number; the tensor a
+// detach or to makes from it does not, so those are not no-ops on it.
+bool is_wrapped_constant(const ir::Graph& g, ir::ValueId v) {
+  const ir::NodeId p = ir::value(g, v).node;
+  if (p == ir::kNoNode || !ir::is_kind(g, p, "prim::Constant") || ir::node(g, p).attrs.empty()) return false;
+  const auto* ref = std::get_if<ir::TensorRef>(&ir::node(g, p).attrs[0].value);
+  const auto& shape = ir::value(g, v).type.tensor.shape;
+  return ref && ref->name.starts_with("CONSTANTS.") && shape && shape->empty();
+}
+
 bool is_noop(const ir::Graph& g, ir::NodeId n, bool writes_tensors) {
   const ir::Node& nd = ir::node(g, n);
   if (nd.inputs.empty() || nd.outputs.size() != 1) return false;
+  if (is_wrapped_constant(g, nd.inputs[0])) return false;
   if (is_dropout(g, n)) return is_inference_dropout(g, n);
   const std::string_view kind = ir::kind_str(g, n);
   if (kind == "aten::detach" || kind == "prim::unchecked_cast") return true;
@@ -162,6 +173,13 @@ std::size_t remove_inference_noops(ir::Graph& g) {
   std::size_t removed = 0;
   for (ir::NodeId n : nodes) {
     if (!is_noop(g, n, writes_tensors)) continue;
+    // view() needs strides compatible with the new shape, which the contiguous copy
+    // guaranteed; without it, the reader must be a reshape (a view when it can be).
+    if (ir::is_kind(g, n, "aten::contiguous")) {
+      for (const ir::Use& u : ir::uses(g, ir::node(g, n).outputs[0]))
+        if (u.node != ir::kNoNode && ir::is_kind(g, u.node, "aten::view") && u.index == 0)
+          ir::node(g, u.node).kind = ir::intern(g, "aten::reshape");
+    }
     ir::replace_all_uses(g, ir::node(g, n).outputs[0], ir::node(g, n).inputs[0]);
     ir::erase_node(g, n);
     ++removed;

@@ -60,6 +60,12 @@ std::size_t eliminate_common_subexpressions(ir::Graph& g);
 // prim_other) when each argument it has is constant and changes nothing: dtype None or the
 // input's, device None or "cpu", layout None or strided, pin_memory None or false, copy
 // false, memory_format None or preserve_format (contiguous_format as for contiguous).
+// An aten::view reading a removed contiguous becomes aten::reshape (the same values).
 std::size_t remove_inference_noops(ir::Graph& g);
+
+// Replaces aten::Int(prim::NumToTensor(x)) with x where x is an int: the size-to-tensor-
+// to-size round trips traces are full of. The pair becomes dead; DCE removes it. Returns
+// the number of uses redirected.
+std::size_t fold_int_round_trips(ir::Graph& g);
 
 }  // namespace kiln::passes

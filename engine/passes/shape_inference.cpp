@@ -8,6 +8,9 @@
 #include <set>
 
 #include "engine/ir/scalar_type.hpp"
+#include "engine/passes/passes.hpp"
+#include "kernels/dtype_promotion.hpp"
+#include "kernels/tensor.hpp"
 #include "kiln/error.hpp"
 
 namespace kiln::passes {
@@ -35,84 +38,38 @@ struct Abs {
   bool none = false;
   // Tuples and lists of tensors: the elements.
   std::optional<std::vector<Abs>> elems;
+  // Integer tensors whose elements all lie in [0, max_value] (index arithmetic such as
+  // RoBERTa's position ids, cumsum(mask) + padding_idx).
+  std::optional<SymInt> max_value;
+  // A 0-dim tensor from the constants table, which promotes like a Python number.
+  bool wrapped = false;
 
   bool operator==(const Abs&) const = default;
 };
 
-// --- dtype promotion (c10/core/ScalarType.h promoteTypes, ATen's result_type) ---
-
-int category(DType t) {
-  switch (t) {
-    case DType::bool_: return 0;
-    case DType::uint8:
-    case DType::int8:
-    case DType::int16:
-    case DType::int32:
-    case DType::int64: return 1;
-    default: return 2;
-  }
-}
-
-int int_rank(DType t) {
-  switch (t) {
-    case DType::int8: return 1;
-    case DType::int16: return 2;
-    case DType::int32: return 3;
-    case DType::int64: return 4;
-    default: return 0;
-  }
-}
-
-DType promote(DType a, DType b) {
-  if (a == b) return a;
-  if (a == DType::bool_) return b;
-  if (b == DType::bool_) return a;
-  const int ca = category(a), cb = category(b);
-  if (ca == 2 && cb == 2) {
-    if (a == DType::float64 || b == DType::float64) return DType::float64;
-    return DType::float32;  // float32 with a half type, or float16 with bfloat16
-  }
-  if (ca == 2) return a;
-  if (cb == 2) return b;
-  if (a == DType::uint8 || b == DType::uint8) {
-    const DType other = a == DType::uint8 ? b : a;
-    return other == DType::int8 ? DType::int16 : other;
-  }
-  return int_rank(a) >= int_rank(b) ? a : b;
-}
-
+// PyTorch's result_type over an op's operands; unknown when any tensor dtype is.
 struct ResultType {
-  std::optional<DType> dim, zero, wrapped;
+  kernels::ResultType rt;
   bool unknown = false;
-
-  static std::optional<DType> merge(std::optional<DType> a, DType b) { return a ? promote(*a, b) : b; }
 
   void tensor(const Abs& a) {
     if (!a.dtype) {
       unknown = true;
       return;
     }
-    if (a.dims && a.dims->empty()) {
-      zero = merge(zero, *a.dtype);
+    if (a.wrapped) {
+      rt.add_number(kernels::wrapped_number_dtype(*a.dtype));
     } else {
-      dim = merge(dim, *a.dtype);
+      rt.add_tensor(*a.dtype, a.dims && a.dims->empty());
     }
   }
   void number(ir::TypeKind k) {
-    wrapped = merge(wrapped, k == ir::TypeKind::float_ ? DType::float32 : k == ir::TypeKind::bool_ ? DType::bool_ : DType::int64);
+    rt.add_number(k == ir::TypeKind::float_ ? DType::float32 : k == ir::TypeKind::bool_ ? DType::bool_ : DType::int64);
   }
-  static std::optional<DType> combine(std::optional<DType> higher, std::optional<DType> lower) {
-    if (!higher) return lower;
-    if (!lower) return higher;
-    if (category(*higher) == 2) return higher;
-    if (*higher == DType::bool_ || category(*lower) == 2) return promote(*higher, *lower);
-    return higher;
-  }
-  std::optional<DType> result() const {
-    if (unknown) return std::nullopt;
-    return combine(dim, combine(zero, wrapped));
-  }
+  std::optional<DType> result() const { return unknown ? std::nullopt : rt.result(); }
 };
+
+int category(DType t) { return kernels::dtype_category(t); }
 
 bool is_input_derived(const SymInt& s) { return !s.is_constant(); }
 
@@ -145,6 +102,8 @@ class Inference {
   void require(ir::NodeId n, const SymInt& derived, const SymInt& literal, bool or_one, const std::string& what,
                bool has_literal = false);
   void silent(ir::NodeId n, const SymInt& derived, const SymInt& literal, const std::string& what);
+  void limit(ir::NodeId n, const SymInt& derived, const SymInt& bound, const std::string& what, bool value_bound = false);
+  void infer_range(ir::NodeId n);
   std::optional<SymInt> broadcast_dim(ir::NodeId n, const std::optional<SymInt>& a, const std::optional<SymInt>& b);
   std::optional<Dims> broadcast(ir::NodeId n, const std::optional<Dims>& a, const std::optional<Dims>& b);
   std::optional<SymInt> numel(const std::optional<Dims>& d);
@@ -206,6 +165,69 @@ void Inference::silent(ir::NodeId n, const SymInt& derived, const SymInt& litera
   if (const auto s = derived.as_symbol()) f.symbol = *s;
   f.value = literal.constant();
   report_.findings.push_back(std::move(f));
+}
+
+void Inference::limit(ir::NodeId n, const SymInt& derived, const SymInt& bound, const std::string& what, bool value_bound) {
+  if (!is_input_derived(derived) || is_input_derived(bound)) return;
+  ShapeFinding f;
+  f.kind = ShapeFinding::Kind::limit;
+  f.value_bound = value_bound;
+  f.loc = ir::node(g_, n).loc;
+  f.op = describe(g_, n);
+  f.lhs = derived;
+  f.rhs = bound;
+  f.detail = what + ": needs " + report_.str(derived) + " <= " + report_.str(bound);
+  if (const auto s = ir::solve_equal(derived, bound)) {
+    f.symbol = s->first;
+    f.value = s->second;
+  }
+  for (const ShapeFinding& old : report_.findings)
+    if (old.loc == f.loc && old.lhs == f.lhs && old.rhs == f.rhs) return;
+  report_.findings.push_back(std::move(f));
+}
+
+// Upper bounds of non-negative integer tensors, through the ops index arithmetic uses.
+void Inference::infer_range(ir::NodeId n) {
+  const ir::Node& node = ir::node(g_, n);
+  if (node.outputs.empty() || node.inputs.empty()) return;
+  const std::string_view kind = ir::kind_str(g_, n);
+  if (kind == "aten::embedding") {
+    // The indices must stay inside the table.
+    const auto& w = in(n, 0).dims;
+    const auto& idx = in(n, 1).max_value;
+    if (w && !w->empty() && (*w)[0] && (*w)[0]->constant() && idx)
+      limit(n, *idx, SymInt::of(*(*w)[0]->constant() - 1), "index range", true);
+    return;
+  }
+  Abs& out = at(node.outputs[0]);
+  if (!out.dtype || kernels::dtype_category(*out.dtype) == 2) return;
+  const Abs& a = in(n, 0);
+  auto bound_of = [&](std::size_t i) -> std::optional<SymInt> {
+    const Abs& v = in(n, i);
+    if (v.max_value) return v.max_value;
+    if (v.scalar && v.scalar->constant() && *v.scalar->constant() >= 0) return v.scalar;
+    return std::nullopt;
+  };
+  static const std::set<std::string_view> kSame{"aten::slice", "aten::select", "aten::expand", "aten::expand_as",
+                                                 "aten::view", "aten::reshape", "aten::unsqueeze", "aten::squeeze",
+                                                 "aten::permute", "aten::transpose", "aten::contiguous", "aten::detach",
+                                                 "aten::to", "aten::type_as", "aten::clone", "aten::flatten"};
+  if (kind == "prim::NumToTensor") {
+    out.max_value = a.scalar;
+  } else if (*out.dtype == DType::bool_) {
+    out.max_value = SymInt::of(1);
+  } else if (kSame.count(kind)) {
+    out.max_value = a.max_value;
+  } else if (kind == "aten::cumsum" && a.max_value && a.dims) {
+    const auto d = wrap_dim(const_int(n, 1), a.dims->size());
+    if (d && (*a.dims)[*d]) out.max_value = ir::mul(*a.max_value, *(*a.dims)[*d]);
+  } else if (kind == "aten::mul" && node.inputs.size() >= 2) {
+    const auto x = bound_of(0), y = bound_of(1);
+    if (x && y) out.max_value = ir::mul(*x, *y);
+  } else if (kind == "aten::add" && node.inputs.size() >= 2 && (node.inputs.size() < 3 || const_int(n, 2) == 1)) {
+    const auto x = bound_of(0), y = bound_of(1);
+    if (x && y) out.max_value = ir::add(*x, *y);
+  }
 }
 
 std::optional<SymInt> Inference::broadcast_dim(ir::NodeId n, const std::optional<SymInt>& a, const std::optional<SymInt>& b) {
@@ -307,6 +329,23 @@ void Inference::constant(ir::NodeId n) {
     Dims dims;
     for (std::int64_t s : data.sizes) dims.push_back(SymInt::of(s));
     out.dims = std::move(dims);
+    out.wrapped = it->second.kind == import::ArchiveTensor::Kind::constant && data.sizes.empty();
+    // Small non-negative integer tables (BERT's position_ids buffer) bound index ranges.
+    if (data.dtype && kernels::dtype_category(*data.dtype) == 1 && data.numel() <= (1 << 20)) {
+      kernels::Tensor view;
+      view.dtype = *data.dtype;
+      view.sizes = data.sizes;
+      view.strides = data.strides;
+      view.offset = data.storage_offset;
+      view.buffer = kernels::Buffer::borrow(data.storage.data(), data.storage.size(), nullptr);
+      std::int64_t lo = 0, hi = 0;
+      for (std::int64_t i = 0; i < data.numel(); ++i) {
+        const std::int64_t v = kernels::load_int(view, i);
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+      if (lo >= 0) out.max_value = SymInt::of(hi);
+    }
     // 0-dim integer constants (`seq_length + CONSTANTS.c1`) join shape arithmetic.
     if (data.sizes.empty() && data.dtype && (*data.dtype == DType::int64 || *data.dtype == DType::int32) &&
         data.is_contiguous()) {
@@ -387,6 +426,7 @@ void Inference::run_block(ir::BlockId b) {
   for (ir::NodeId n : nodes) {
     if (ir::node(g_, n).erased) continue;
     infer(n);
+    infer_range(n);
   }
 }
 
@@ -882,7 +922,7 @@ void Inference::infer(ir::NodeId n) {
       }
       if (!have || !want) continue;
       if (have->constant() == 1) continue;
-      require(n, *have, *want, false, "expanded size");
+      require(n, *have, *want, true, "expanded size");
     }
     r.dims = std::move(out);
     return set(r);
@@ -939,7 +979,8 @@ void Inference::infer(ir::NodeId n) {
       silent(n, *dim, *end, "slice end");
       dim.reset();
     } else if (dim->constant() && is_input_derived(*end)) {
-      // slice(position_ids, 1, 0, seq): seq positions as long as seq fits the table.
+      // slice(position_ids, 1, 0, seq): seq positions as long as seq fits the buffer.
+      limit(n, *end, *dim, "slice end");
       dim = ir::sub(*end, *start);
     } else {
       dim.reset();
@@ -978,17 +1019,20 @@ void Inference::infer(ir::NodeId n) {
     return set(r);
   }
   if (kind == "aten::sum" || kind == "aten::mean" || kind == "aten::norm" || kind == "aten::max" || kind == "aten::min" ||
-      kind == "aten::argmax") {
+      kind == "aten::argmax" || kind == "aten::linalg_vector_norm") {
     Abs r = same_as(n, 0);
-    const bool full = ov.empty() || ov == "Scalar";
+    // Where the reduced dims and keepdim are: sum/mean.dim (1, 2), norm and vector_norm (2, 3).
+    const bool norm_like = kind == "aten::norm" || kind == "aten::linalg_vector_norm";
+    const std::size_t dims_at = norm_like ? 2 : 1;
+    const bool full = ov.empty() || ov == "Scalar" || (norm_like && nin > dims_at && in(n, dims_at).none);
     if (kind == "aten::argmax") r.dtype = DType::int64;
     if ((kind == "aten::sum") && r.dtype && category(*r.dtype) < 2) r.dtype = DType::int64;
     if (full || kind == "aten::argmax") {
       if (kind != "aten::argmax" || in(n, 1).none) r.dims = Dims{};
       else r.dims.reset();
     } else {
-      const auto& dims = in(n, 1).list;
-      const auto keep = in(n, 2).b;
+      const auto& dims = in(n, dims_at).list;
+      const auto keep = in(n, dims_at + 1).b;
       if (r.dims && dims && keep) {
         std::vector<bool> drop(r.dims->size(), false);
         for (const auto& x : *dims) {
@@ -1122,6 +1166,9 @@ std::vector<std::string> ShapeReport::lines() const {
         const auto t = traced.find(*f.symbol);
         if (t != traced.end()) line += " (traced with " + std::to_string(t->second) + ")";
       }
+    } else if (f.kind == ShapeFinding::Kind::limit) {
+      line += "a size limit: " + f.detail;
+      if (f.symbol && f.value) line += "; works only with " + symbol_name(*f.symbol) + " <= " + std::to_string(*f.value);
     } else {
       line += "the trace fixed a size: " + f.detail + "; larger inputs give the traced size, as in PyTorch";
     }
@@ -1141,15 +1188,13 @@ std::vector<InputSpec> default_input_specs(const import::ImportedModel& model) {
   for (std::size_t i = 0; i < specs.size(); ++i) {
     const ir::Type& t = ir::value(model.graph, ir::block(model.graph, ir::kTopBlock).params.at(i)).type;
     if (t.kind != ir::TypeKind::tensor) continue;
-    if (i < model.traced_input_shapes.size()) {
-      std::vector<ir::Dim> dims;
-      for (std::size_t d = 0; d < model.traced_input_shapes[i].size(); ++d) dims.push_back(sym(d));
-      specs[i].shape = std::move(dims);
-      if (kHuggingFace.count(model.input_names[i])) specs[i].dtype = DType::int64;
-    } else if (kHuggingFace.count(model.input_names[i])) {
-      specs[i].shape = std::vector<ir::Dim>{sym(0), sym(1)};
-      specs[i].dtype = DType::int64;
-    }
+    // Only Hugging Face's inputs are known to share [batch, seq]; a traced shape of another
+    // input says nothing about the ranks and sizes it may take later.
+    if (!kHuggingFace.count(model.input_names[i])) continue;
+    const bool traced = i < model.traced_input_shapes.size();
+    if (traced && model.traced_input_shapes[i].size() != 2) continue;
+    specs[i].shape = std::vector<ir::Dim>{sym(0), sym(1)};
+    specs[i].dtype = DType::int64;
   }
   return specs;
 }
@@ -1189,7 +1234,7 @@ ShapeReport infer_shapes(ir::Graph& g, const std::vector<InputSpec>& inputs,
 }
 
 std::size_t fold_constants(ir::Graph& g, const ShapeReport& report) {
-  std::size_t changed = 0;
+  std::size_t changed = fold_int_round_trips(g);
   std::map<std::string, ValueId> representative;
   std::vector<ir::NodeId> order;
   ir::walk(g, [&](ir::NodeId n) { order.push_back(n); });
@@ -1199,16 +1244,6 @@ std::size_t fold_constants(ir::Graph& g, const ShapeReport& report) {
     const std::string_view kind = ir::kind_str(g, n);
     if (kind == "prim::Constant") continue;
     const ValueId out = node.outputs[0];
-    // Int(NumToTensor(x)) is x.
-    if (kind == "aten::Int" && !node.inputs.empty()) {
-      const ir::NodeId producer = ir::value(g, node.inputs[0]).node;
-      if (producer != ir::kNoNode && ir::is_kind(g, producer, "prim::NumToTensor") &&
-          ir::value(g, ir::node(g, producer).inputs[0]).type.kind == ir::TypeKind::int_) {
-        ir::replace_all_uses(g, out, ir::node(g, producer).inputs[0]);
-        ++changed;
-        continue;
-      }
-    }
     if (ir::value(g, out).type.kind != ir::TypeKind::int_) continue;
     const auto it = report.int_values.find(ir::idx(out));
     if (it == report.int_values.end()) continue;

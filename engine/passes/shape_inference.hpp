@@ -9,8 +9,7 @@
 // any other size: "refuses") or a literal slice bound that silently cuts an input-derived
 // dimension ("silent"). Matching literals by value is never used: a hidden size of 32
 // equal to a traced sequence of 32 is not a finding, because no op compares the two.
-// fold_constants then replaces ints that inference proved constant with prim::Constant and
-// removes Int(NumToTensor(x)) round trips.
+// fold_constants then uses what inference proved about ints to simplify shape arithmetic.
 #pragma once
 
 #include <cstddef>
@@ -33,25 +32,33 @@ struct InputSpec {
   std::optional<std::vector<ir::Dim>> shape;
 };
 
-// Input specs from what the archive says: the traced shapes in traced_inputs.pkl (rank and
-// dtype), else Hugging Face's input names (input_ids, attention_mask, token_type_ids,
-// position_ids: int64 [batch, seq]); dims 0 and 1 become the shared symbols "batch" (id 0)
-// and "seq" (id 1), others "dN". Unknown inputs stay unknown.
+// Input specs for Hugging Face's input names (input_ids, attention_mask, token_type_ids,
+// position_ids): int64 [batch, seq], the shared symbols "batch" (id 0) and "seq" (id 1),
+// unless traced_inputs.pkl says the input had another rank. Other inputs stay unknown:
+// a traced shape says nothing about the ranks and sizes an input may take later.
 std::vector<InputSpec> default_input_specs(const import::ImportedModel& model);
 
 struct ShapeFinding {
-  enum class Kind { refuses, silent } kind = Kind::refuses;
+  // refuses: lhs == rhs must hold (or lhs == 1 with or_one); silent: a literal cuts lhs to
+  // at most rhs; limit: lhs <= rhs must hold (an index bound against a table's size, or a
+  // slice of a fixed-size buffer by an input-derived length).
+  enum class Kind { refuses, silent, limit } kind = Kind::refuses;
   std::optional<ir::SourceLoc> loc;
   std::string op;      // "aten::reshape"
   std::string detail;  // "needs batch*seq*8 == batch*56"
   // The constraint lhs == rhs (refuses) that must hold at run time; for silent findings
   // lhs is the input-derived size and rhs the literal that replaces it.
   ir::SymInt lhs, rhs;
-  // When the constraint pins one symbol: which and to what ("seq", 7).
+  // When the constraint pins one symbol: which and to what ("seq", 7); for a limit, the
+  // largest value the symbol may take.
   std::optional<std::int64_t> symbol;
   std::optional<std::int64_t> value;
   // Set when a "refuses" constraint is also satisfied by broadcasting with size 1.
   bool or_one = false;
+  // A limit computed from an upper bound of index values (RoBERTa's position ids count
+  // only non-padding tokens): inputs over it may still be fine, so it explains a failure
+  // rather than refusing up front.
+  bool value_bound = false;
 };
 
 struct ShapeReport {
@@ -77,9 +84,10 @@ ShapeReport infer_shapes(ir::Graph& g, const std::vector<InputSpec>& inputs,
                          const std::map<std::string, import::ArchiveTensor>& tensors,
                          const std::vector<std::vector<std::int64_t>>& traced_input_shapes = {});
 
-// Replaces int and bool values the report proves constant (sizes of fixed dims,
-// prim::dtype of known dtypes) with constants, Int(NumToTensor(x)) with x, and prim::If on
-// a constant condition with the taken branch. Returns the number of nodes rewritten.
+// Replaces ints the report proves constant (sizes of fixed dims, prim::dtype of known
+// dtypes) with constants, ints the report proves equal to an earlier top-level int (every
+// layer's size(x, 0) is batch) with that int, and Int(NumToTensor(x)) with x. The
+// computations left dead go with eliminate_dead_code. Returns the number of rewrites.
 std::size_t fold_constants(ir::Graph& g, const ShapeReport& report);
 
 }  // namespace kiln::passes

@@ -1,13 +1,19 @@
 // kiln — run TorchScript models traced from Hugging Face BERT-family models, without PyTorch.
 //
-// This is the public C++ API. Today it exposes the error and dtype types and what the
-// library was built with; loading and running models arrive with the engine.
+// This is the public C++ API: load a traced model once, run it many times (from any
+// number of threads: a Model is immutable), with tensors in and tensors out.
 //
-//   kiln::BuildInfo b = kiln::build_info();
-//   std::printf("kiln %s (oneDNN %s)\n", b.version.c_str(), b.onednn ? "on" : "off");
+//   kiln::Model model = kiln::Model::load("traced_bert.pt");
+//   std::vector<kiln::Tensor> out = model.run({ids, mask});   // forward-argument order
+//   const float* hidden = static_cast<const float*>(out[0].data());
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kiln/dtype.hpp"
 #include "kiln/error.hpp"
@@ -27,5 +33,70 @@ struct BuildInfo {
 };
 
 BuildInfo build_info();
+
+// A dense tensor in C order. Copies share their data, which is never modified.
+class Tensor {
+ public:
+  Tensor() = default;
+  // Copies numel(shape) * dtype_size(dtype) bytes from `data`. Throws kiln::Error (usage)
+  // for a negative size or an element count that overflows.
+  static Tensor from_bytes(DType dtype, std::vector<std::int64_t> shape, const void* data);
+  template <class T>
+  static Tensor from_values(DType dtype, std::vector<std::int64_t> shape, const std::vector<T>& values) {
+    if (sizeof(T) != dtype_size(dtype) || count(shape) != static_cast<std::int64_t>(values.size()))
+      throw Error(ErrorKind::usage, "", "", "Tensor::from_values: the values do not match the dtype and shape");
+    return from_bytes(dtype, std::move(shape), values.data());
+  }
+
+  DType dtype() const { return dtype_; }
+  const std::vector<std::int64_t>& shape() const { return shape_; }
+  std::int64_t numel() const { return count(shape_); }
+  std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype_); }
+  const void* data() const { return data_; }
+
+  // Internal: wraps bytes kept alive by `owner` without copying.
+  static Tensor wrap(DType dtype, std::vector<std::int64_t> shape, const void* data, std::shared_ptr<const void> owner);
+
+ private:
+  static std::int64_t count(const std::vector<std::int64_t>& shape);
+  DType dtype_ = DType::float32;
+  std::vector<std::int64_t> shape_;
+  const void* data_ = nullptr;
+  std::shared_ptr<const void> owner_;
+};
+
+struct RunOptions {
+  // Refuse inputs whose sizes the trace fixed silently (a literal slice bound) instead of
+  // warning and computing what PyTorch computes.
+  bool strict_shapes = false;
+};
+
+// A TorchScript archive loaded, checked and optimized. Loading never executes anything
+// from the archive; ops kiln does not support are refused here with their source line.
+class Model {
+ public:
+  // Throws kiln::Error (bad_input) for files kiln cannot read or run.
+  static Model load(const std::string& path);
+
+  // The forward arguments after self, in order ("input_ids", "attention_mask", ...).
+  const std::vector<std::string>& input_names() const;
+  // What the trace fixed (sizes baked into literals), one line each; empty when nothing.
+  std::vector<std::string> shape_report() const;
+
+  // Inputs in forward-argument order; outputs flattened (tuples in order). Integer ids may
+  // be int32 or int64. Bad inputs (count, dtype, rank, ids out of range, a size the trace
+  // fixed) are a kiln::Error before any computation. `warnings` receives what the trace
+  // cut silently, when given.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, const RunOptions& options = {},
+                          std::vector<std::string>* warnings = nullptr) const;
+  // Inputs by name, in any order; every input must be given.
+  std::vector<Tensor> run(const std::vector<std::pair<std::string, Tensor>>& inputs, const RunOptions& options = {},
+                          std::vector<std::string>* warnings = nullptr) const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
 
 }  // namespace kiln

@@ -13,6 +13,9 @@ archives are found as FIXTURES_ROOT/*/*/*.pt. OUT_DIR gets one folder per target
   fuzz_unpickler/                  every distinct data.pkl and constants.pkl of those
                                    archives; hand-written valid and hostile pickles
                                    (forbidden GLOBALs, deep nesting, huge lengths, ...)
+  fuzz_import/                     the 3 smallest archives, scripted_control_flow,
+                                   baked_size and bert_tiny_1in, rewritten with every
+                                   record stored so that mutations reach the code
 
 Standard library only (runs with any python3, no torch). The output is deterministic:
 fixed names, fixed zip timestamps, files written in sorted order. Existing files in
@@ -27,8 +30,17 @@ import struct
 import sys
 import zipfile
 
-TARGETS = ("fuzz_zip_reader", "fuzz_unpickler", "fuzz_archive", "fuzz_ts_parser")
+TARGETS = ("fuzz_zip_reader", "fuzz_unpickler", "fuzz_archive", "fuzz_ts_parser", "fuzz_import")
 DATE = (2000, 1, 1, 0, 0, 0)
+
+
+def stored_copy(path):
+    """The archive with every record stored (uncompressed), same names and order."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            zout.writestr(zipfile.ZipInfo(info.filename, DATE), zin.read(info.filename))
+    return out.getvalue()
 
 
 # --- a tiny pickle assembler (protocol 2, the opcodes PyTorch writes) ---------------
@@ -256,6 +268,16 @@ def main(argv):
     seeds["fuzz_archive"]["synthetic-tiny.pt"] = tiny
     seeds["fuzz_archive"].update(variants("synthetic-tiny.pt", tiny))
     seeds["fuzz_zip_reader"] = dict(seeds["fuzz_archive"])
+    # The importer: the smallest archives, plus programs with control flow, a baked size
+    # and a whole (tiny) BERT, from the first generation that has them.
+    # Rewritten with every record stored: PyTorch deflates code records, and mutations of
+    # deflated bytes almost never inflate to source the parser gets far in.
+    for path in archives:
+        seeds["fuzz_import"]["fixture-" + os.path.basename(path)] = stored_copy(path)
+    for name in ("scripted_control_flow", "baked_size", "bert_tiny_1in"):
+        found = sorted(glob.glob(os.path.join(root, "*", name, name + ".pt")))
+        if found:
+            seeds["fuzz_import"]["fixture-" + name + ".pt"] = stored_copy(found[0])
     seeds["fuzz_zip_reader"].update(small_zips())
 
     # Pickles of the fixtures, each distinct content once, named after its first archive.

@@ -9,6 +9,7 @@
 
 #include "kiln/kiln.hpp"
 #include "tools/kiln/inspect.hpp"
+#include "tools/kiln/run.hpp"
 #include "tools/kiln/tokenize.hpp"
 
 namespace {
@@ -28,11 +29,12 @@ const char* const kUsage =
     "  --help      print this help\n"
     "\n"
     "commands:\n"
-    "  inspect MODEL [--json] [--verify]   what a TorchScript archive holds\n"
+    "  inspect MODEL [--json] [--verify] [--graph]\n"
+    "                                      what a TorchScript archive holds\n"
+    "  run MODEL [INPUT.npy]... [options]  run a model on .npy inputs, write .npy outputs\n"
     "  tokenize --vocab FILE [options]     BERT WordPiece ids of stdin lines, as JSON lines\n"
     "\n"
-    "More commands arrive with the engine (run, embed, bench).\n"
-    "\n"
+
     "exit codes: 0 ok, 1 bad input or model, 2 usage, 3 internal error\n";
 
 void print_version() {
@@ -63,6 +65,7 @@ int run(const std::vector<std::string_view>& args) {
     return kExitOk;
   }
   if (cmd == "inspect") return kiln::cli::run_inspect({args.begin() + 1, args.end()});
+  if (cmd == "run") return kiln::cli::run_model({args.begin() + 1, args.end()});
   if (cmd == "tokenize") return kiln::cli::run_tokenize({args.begin() + 1, args.end()});
   throw kiln::Error(kiln::ErrorKind::usage, "", "",
                     "unknown command '" + std::string(cmd) + "' (see 'kiln --help')");

@@ -1,0 +1,77 @@
+// Program — an optimized graph bound to its weights and to one kernel per node, ready to
+// run many times, from many threads at once: a Program is immutable after load, and
+// everything a run needs lives in the run's own frame.
+//
+// load_program imports the archive, runs the pass pipeline, resolves every TensorRef to a
+// tensor that borrows the mapped file, and binds each node to a reference kernel (a node
+// without one is refused here, at load). run() checks the inputs against what the graph
+// expects (count, dtype, rank, the sizes the shape report fixed, embedding ids in range)
+// before any kernel runs, then executes the graph.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/exec/value.hpp"
+#include "engine/ir/graph.hpp"
+#include "engine/passes/shape_inference.hpp"
+#include "format/archive.hpp"
+
+namespace kiln::exec {
+
+struct Frame;
+// One node's work: read inputs from the frame, write its outputs there.
+using Kernel = void (*)(Frame& frame, ir::NodeId node);
+
+struct InputInfo {
+  std::string name;
+  passes::InputSpec spec;  // dtype and rank (with symbols) expected, when known
+};
+
+// An embedding whose indices come straight from a graph input: its ids are checked
+// before running.
+struct IndexCheck {
+  std::size_t input = 0;  // graph input position
+  std::int64_t rows = 0;  // table size
+  std::string table;      // "word_embeddings"
+};
+
+struct Program {
+  std::string source;  // the archive path, for messages
+  ir::Graph graph;
+  std::vector<InputInfo> inputs;
+  passes::ShapeReport shapes;
+  std::vector<Kernel> kernels;          // by node id (null for prim::Constant, If, Loop)
+  std::vector<RtValue> constant_values;  // by value id, prim::Constant outputs filled in
+  std::vector<IndexCheck> index_checks;
+  // By top-level node id: values that node is the last reader of, dropped after it runs.
+  std::vector<std::vector<ir::ValueId>> release;
+  std::shared_ptr<const void> keepalive;  // the mapped archive that weights borrow
+};
+
+struct RunOptions {
+  bool strict_shapes = false;  // refuse inputs where the trace silently cuts a size
+};
+
+// Throws kiln::Error (bad_input) for archives kiln cannot run.
+std::shared_ptr<const Program> load_program(const std::string& path);
+std::shared_ptr<const Program> load_program(const format::Archive& archive);
+
+// Runs with inputs in forward-argument order; returns the graph outputs with tuples
+// flattened in order. Warnings (sizes the trace cut silently) go to `warnings` when given.
+std::vector<kernels::Tensor> run(const Program& program, std::vector<kernels::Tensor> inputs,
+                                 const RunOptions& options = {}, std::vector<std::string>* warnings = nullptr);
+
+// The frame a run executes in; kernels (reference_ops.cpp) read and write it.
+struct Frame {
+  const Program& program;
+  std::vector<RtValue> values;  // by value id
+};
+
+// The kernel for a node kind and overload ("aten::add", "Tensor"), or null.
+Kernel find_kernel(std::string_view kind, std::string_view overload);
+
+}  // namespace kiln::exec

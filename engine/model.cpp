@@ -1,0 +1,128 @@
+// kiln::Model and kiln::Tensor (include/kiln/kiln.hpp) over exec::Program.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "engine/exec/program.hpp"
+#include "kernels/reference/reference.hpp"
+#include "kiln/kiln.hpp"
+
+namespace kiln {
+
+std::int64_t Tensor::count(const std::vector<std::int64_t>& shape) {
+  std::int64_t n = 1;
+  for (std::int64_t s : shape) {
+    if (s < 0) throw Error(ErrorKind::usage, "", "", "Tensor: negative size " + std::to_string(s));
+    if (__builtin_mul_overflow(n, s, &n)) throw Error(ErrorKind::usage, "", "", "Tensor: the element count overflows");
+  }
+  return n;
+}
+
+Tensor Tensor::from_bytes(DType dtype, std::vector<std::int64_t> shape, const void* data) {
+  const std::int64_t n = count(shape);
+  std::int64_t bytes = 0;
+  if (__builtin_mul_overflow(n, static_cast<std::int64_t>(dtype_size(dtype)), &bytes))
+    throw Error(ErrorKind::usage, "", "", "Tensor: the byte size overflows");
+  auto buffer = kernels::Buffer::allocate(static_cast<std::size_t>(bytes));
+  if (bytes > 0) std::memcpy(buffer->data, data, static_cast<std::size_t>(bytes));
+  const void* p = buffer->data;
+  return wrap(dtype, std::move(shape), p, std::move(buffer));
+}
+
+Tensor Tensor::wrap(DType dtype, std::vector<std::int64_t> shape, const void* data, std::shared_ptr<const void> owner) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.data_ = data;
+  t.owner_ = std::move(owner);
+  return t;
+}
+
+struct Model::Impl {
+  std::shared_ptr<const exec::Program> program;
+  std::vector<std::string> input_names;
+};
+
+namespace {
+
+kernels::Tensor to_kernel(const Tensor& t, const std::shared_ptr<const void>& keep) {
+  kernels::Tensor k;
+  k.dtype = t.dtype();
+  k.sizes = t.shape();
+  k.strides = kernels::contiguous_strides(k.sizes);
+  k.buffer = kernels::Buffer::borrow(static_cast<const std::byte*>(t.data()), t.nbytes(), keep);
+  return k;
+}
+
+Tensor from_kernel(const kernels::Tensor& k) {
+  const kernels::Tensor c = k.is_contiguous() ? k : kernels::ref::contiguous(k);
+  return Tensor::wrap(c.dtype, c.sizes, c.bytes(), c.buffer);
+}
+
+// Errors from a run name the model file when they do not name another one.
+[[noreturn]] void rethrow_with_file(const Error& e, const std::string& file) {
+  if (!e.file().empty()) throw e;
+  throw Error(e.kind(), file, e.where(), e.message());
+}
+
+}  // namespace
+
+Model Model::load(const std::string& path) {
+  auto impl = std::make_shared<Impl>();
+  impl->program = exec::load_program(path);
+  for (const exec::InputInfo& i : impl->program->inputs) impl->input_names.push_back(i.name);
+  Model m;
+  m.impl_ = std::move(impl);
+  return m;
+}
+
+const std::vector<std::string>& Model::input_names() const { return impl_->input_names; }
+
+std::vector<std::string> Model::shape_report() const {
+  // Sizes the trace fixed; limits (position tables) are checked on every run instead.
+  passes::ShapeReport fixed = impl_->program->shapes;
+  std::erase_if(fixed.findings, [](const passes::ShapeFinding& f) { return f.kind == passes::ShapeFinding::Kind::limit; });
+  return fixed.lines();
+}
+
+std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs, const RunOptions& options,
+                               std::vector<std::string>* warnings) const {
+  // Inputs are borrowed for the run; the caller's Tensors keep their bytes alive.
+  std::vector<kernels::Tensor> ks;
+  for (const Tensor& t : inputs) ks.push_back(to_kernel(t, nullptr));
+  exec::RunOptions o;
+  o.strict_shapes = options.strict_shapes;
+  std::vector<kernels::Tensor> outs;
+  try {
+    outs = exec::run(*impl_->program, std::move(ks), o, warnings);
+  } catch (const Error& e) {
+    rethrow_with_file(e, impl_->program->source);
+  }
+  std::vector<Tensor> result;
+  for (const kernels::Tensor& k : outs) result.push_back(from_kernel(k));
+  return result;
+}
+
+std::vector<Tensor> Model::run(const std::vector<std::pair<std::string, Tensor>>& inputs, const RunOptions& options,
+                               std::vector<std::string>* warnings) const {
+  const auto& names = impl_->input_names;
+  std::vector<Tensor> ordered(names.size());
+  std::vector<bool> given(names.size(), false);
+  for (const auto& [name, t] : inputs) {
+    const auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) {
+      std::string all;
+      for (const std::string& n : names) all += (all.empty() ? "" : ", ") + n;
+      throw Error(ErrorKind::bad_input, impl_->program->source, name, "the model has no input '" + name + "' (its inputs: " + all + ")");
+    }
+    const auto i = static_cast<std::size_t>(it - names.begin());
+    if (given[i]) throw Error(ErrorKind::bad_input, impl_->program->source, name, "input given twice");
+    ordered[i] = t;
+    given[i] = true;
+  }
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (!given[i]) throw Error(ErrorKind::bad_input, impl_->program->source, names[i], "input missing");
+  return run(ordered, options, warnings);
+}
+
+}  // namespace kiln
