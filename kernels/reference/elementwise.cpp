@@ -55,6 +55,22 @@ double python_remainder(double x, double y) {
   return mod;
 }
 
+// The comparisons and logical ops, the same in every compute type.
+template <class T>
+bool compare(BinaryOp op, T x, T y) {
+  switch (op) {
+    case BinaryOp::eq: return x == y;
+    case BinaryOp::ne: return x != y;
+    case BinaryOp::lt: return x < y;
+    case BinaryOp::le: return x <= y;
+    case BinaryOp::gt: return x > y;
+    case BinaryOp::ge: return x >= y;
+    case BinaryOp::logical_and: return x != 0 && y != 0;
+    case BinaryOp::logical_or: return x != 0 || y != 0;
+    default: return false;
+  }
+}
+
 double float_binary(BinaryOp op, double x, double y, double alpha, DType compute) {
   switch (op) {
     case BinaryOp::add: return x + alpha * y;
@@ -67,14 +83,14 @@ double float_binary(BinaryOp op, double x, double y, double alpha, DType compute
     case BinaryOp::div_floor: return floor_divide(x, y);
     case BinaryOp::remainder: return python_remainder(x, y);
     case BinaryOp::pow: return std::pow(x, y);
-    case BinaryOp::eq: return x == y;
-    case BinaryOp::ne: return x != y;
-    case BinaryOp::lt: return x < y;
-    case BinaryOp::le: return x <= y;
-    case BinaryOp::gt: return x > y;
-    case BinaryOp::ge: return x >= y;
-    case BinaryOp::logical_and: return x != 0 && y != 0;
-    case BinaryOp::logical_or: return x != 0 || y != 0;
+    case BinaryOp::eq:
+    case BinaryOp::ne:
+    case BinaryOp::lt:
+    case BinaryOp::le:
+    case BinaryOp::gt:
+    case BinaryOp::ge:
+    case BinaryOp::logical_and:
+    case BinaryOp::logical_or: return compare(op, x, y);
     // NaN wins; otherwise std::max/min's choice between -0 and 0, as PyTorch.
     case BinaryOp::maximum: return std::isnan(x) || std::isnan(y) ? std::nan("") : (x < y ? y : x);
     case BinaryOp::minimum: return std::isnan(x) || std::isnan(y) ? std::nan("") : (y < x ? y : x);
@@ -142,14 +158,14 @@ std::int64_t int_binary(BinaryOp op, std::int64_t x, std::int64_t y, std::int64_
     case BinaryOp::div_floor: return floor_divide(x, y);
     case BinaryOp::remainder: return python_remainder(x, y);
     case BinaryOp::pow: return integer_pow(x, y);
-    case BinaryOp::eq: return x == y;
-    case BinaryOp::ne: return x != y;
-    case BinaryOp::lt: return x < y;
-    case BinaryOp::le: return x <= y;
-    case BinaryOp::gt: return x > y;
-    case BinaryOp::ge: return x >= y;
-    case BinaryOp::logical_and: return x != 0 && y != 0;
-    case BinaryOp::logical_or: return x != 0 || y != 0;
+    case BinaryOp::eq:
+    case BinaryOp::ne:
+    case BinaryOp::lt:
+    case BinaryOp::le:
+    case BinaryOp::gt:
+    case BinaryOp::ge:
+    case BinaryOp::logical_and:
+    case BinaryOp::logical_or: return compare(op, x, y);
     case BinaryOp::maximum: return x < y ? y : x;
     case BinaryOp::minimum: return y < x ? y : x;
   }

@@ -18,10 +18,10 @@ import sys
 import tempfile
 import zipfile
 
+from cli_checks import expect, summary
+
 KILN = sys.argv[1]
 FIXTURES = os.environ.get("KILN_FIXTURES") or sys.argv[2]
-failures = []
-passed = 0
 
 
 def limit_memory():
@@ -36,24 +36,6 @@ def run(*args):
                                                          text=True).stdout
     return subprocess.run([KILN, *args], capture_output=True, text=True, timeout=10,
                           preexec_fn=None if sanitized else limit_memory)
-
-
-def expect(name, result, code, stderr_has=(), stdout_has=()):
-    global passed
-    problems = []
-    if result.returncode != code:
-        problems.append("exit %d, expected %d" % (result.returncode, code))
-    for s in stderr_has:
-        if s not in result.stderr:
-            problems.append("stderr lacks %r" % s)
-    for s in stdout_has:
-        if s not in result.stdout:
-            problems.append("stdout lacks %r" % s)
-    if problems:
-        failures.append("%s: %s\n  stdout: %s\n  stderr: %s" % (name, "; ".join(problems), result.stdout[-500:],
-                                                               result.stderr[-500:]))
-    else:
-        passed += 1
 
 
 def rewrite(src, dst, replace=None, drop=(), add=None):
@@ -167,10 +149,7 @@ def main():
     finally:
         shutil.rmtree(tmp)
 
-    for f in failures:
-        print("FAIL", f)
-    print("inspect_test: %d passed, %d failed" % (passed, len(failures)))
-    return 1 if failures else 0
+    return summary("inspect_test")
 
 
 if __name__ == "__main__":

@@ -18,35 +18,14 @@ import sys
 import tempfile
 import zipfile
 
+from cli_checks import expect, summary
+
 KILN = sys.argv[1]
 FIXTURES = os.environ.get("KILN_FIXTURES") or sys.argv[2]
-failures = []
-passed = 0
 
 
 def run(*args):
     return subprocess.run([KILN, *args], capture_output=True, text=True, timeout=120)
-
-
-def expect(name, result, code, stderr_has=(), stdout_has=(), stderr_lacks=()):
-    global passed
-    problems = []
-    if result.returncode != code:
-        problems.append("exit %d, expected %d" % (result.returncode, code))
-    for s in stderr_has:
-        if s not in result.stderr:
-            problems.append("stderr lacks %r" % s)
-    for s in stdout_has:
-        if s not in result.stdout:
-            problems.append("stdout lacks %r" % s)
-    for s in stderr_lacks:
-        if s in result.stderr:
-            problems.append("stderr has %r" % s)
-    if problems:
-        failures.append("%s: %s\n  stdout: %s\n  stderr: %s" % (name, "; ".join(problems), result.stdout[-600:],
-                                                               result.stderr[-600:]))
-    else:
-        passed += 1
 
 
 # --- .npy by hand ----------------------------------------------------------------------
@@ -217,10 +196,7 @@ def main():
     expect("div before version 4", run("inspect", "--graph=raw", old), 0, stdout_has=("kiln::div_legacy(",))
     expect("div since version 4", run("inspect", "--graph=raw", bert), 0, stdout_has=("aten::div(",))
 
-    print("run_test: %d passed, %d failed" % (passed, len(failures)))
-    for f in failures:
-        print("FAILED " + f)
-    return 1 if failures else 0
+    return summary("run_test")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -108,4 +111,35 @@ TEST_CASE("golden: every fixture runs like PyTorch on every case") {
     std::printf("golden: %-36s worst abs diff %.3g\n", label.c_str(), worst);
     std::fflush(stdout);
   }
+}
+
+TEST_CASE("golden: one loaded model runs from several threads at once") {
+  // A Model is immutable; every run has its own frame. Same inputs give the same bytes.
+  const auto all = kiln::testing::all_fixtures();
+  const auto f = std::find_if(all.begin(), all.end(), [](const auto& x) { return x.generation == "t1" && x.name == "bert_tiny_3in"; });
+  REQUIRE(f != all.end());
+  const kiln::Model model = kiln::Model::load((f->dir / f->manifest.at("archive").as_string()).string());
+  std::vector<std::vector<kiln::Tensor>> cases;
+  for (const auto& c : f->manifest.at("cases").as_array()) {
+    std::vector<kiln::Tensor> inputs;
+    for (const auto& i : c.at("inputs").as_array()) inputs.push_back(read_tensor(f->dir / i.at("file").as_string()));
+    cases.push_back(std::move(inputs));
+  }
+  std::vector<std::vector<kiln::Tensor>> expected;
+  for (const auto& inputs : cases) expected.push_back(model.run(inputs));
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < 3; ++r) {
+        const std::size_t c = static_cast<std::size_t>(t + r) % cases.size();
+        const std::vector<kiln::Tensor> got = model.run(cases[c]);
+        for (std::size_t k = 0; k < got.size(); ++k)
+          if (got[k].nbytes() != expected[c][k].nbytes() || std::memcmp(got[k].data(), expected[c][k].data(), got[k].nbytes()) != 0)
+            ++mismatches;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(mismatches == 0);
 }

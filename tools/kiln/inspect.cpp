@@ -27,15 +27,18 @@ using format::ModuleTree;
 using format::PickleValue;
 
 const char* const kInspectUsage =
-    "usage: kiln inspect MODEL [--json] [--verify]\n"
+    "usage: kiln inspect MODEL [--json] [--verify] [--graph | --graph=raw]\n"
     "\n"
     "Reads a TorchScript archive (torch.jit.save output) without running anything in it and\n"
     "prints its root folder, format version, byte order, module tree, parameters by dtype,\n"
-    "the forward signature, code files and constants, with a warning for anything kiln\n"
-    "will not be able to run.\n"
+    "the forward signature, code files and constants, the program's size and the sizes\n"
+    "its trace fixed, with a warning for anything kiln will not be able to run.\n"
     "\n"
     "  --json     one JSON object instead of text (schema in docs/inspect.md)\n"
-    "  --verify   also check every record's CRC-32\n";
+    "  --verify   also check every record's CRC-32\n"
+    "  --graph    print the program as kiln runs it: kiln's IR after its passes, with\n"
+    "             inferred dtypes and shapes and the shape report (docs/ir.md)\n"
+    "  --graph=raw  the IR as imported, before any pass\n";
 
 // What a file format version says about the archive (PyTorch's caffe2/serialize/versions.h).
 std::string version_meaning(int v) {
@@ -96,7 +99,32 @@ std::string constant_summary(const Archive& a, const format::PickleRef& c) {
 struct Report {
   DtypeTotals parameters, buffers, other;
   std::vector<std::string> warnings;
+  // The program as kiln would run it: importable or why not, and the shape report.
+  bool importable = false;
+  std::string import_error;
+  std::size_t nodes = 0;
+  std::vector<std::string> fixed, limits;
 };
+
+// Imports and optimizes the program as Model::load would; a program kiln cannot run is a
+// warning here, not an error: inspect describes any archive it can read.
+void analyse_program(const Archive& a, Report& r) {
+  try {
+    import::ImportedModel model = import::import_model(a);
+    const passes::OptimizeResult result = passes::optimize(model);
+    r.importable = true;
+    ir::walk(model.graph, [&](ir::NodeId) { ++r.nodes; });
+    passes::ShapeReport fixed = result.shapes, limits = result.shapes;
+    std::erase_if(fixed.findings, [](const passes::ShapeFinding& f) { return f.kind == passes::ShapeFinding::Kind::limit; });
+    std::erase_if(limits.findings, [](const passes::ShapeFinding& f) { return f.kind != passes::ShapeFinding::Kind::limit; });
+    r.fixed = fixed.lines();
+    r.limits = limits.lines();
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::internal) throw;
+    r.import_error = e.where().empty() ? e.message() : e.where() + ": " + e.message();
+    r.warnings.push_back("kiln cannot run this program: " + r.import_error);
+  }
+}
 
 Report analyse(const Archive& a, const ModuleTree& tree) {
   Report r;
@@ -135,6 +163,7 @@ Report analyse(const Archive& a, const ModuleTree& tree) {
   }
   if (a.is_mobile()) r.warnings.push_back("mobile (lite) archive: bytecode.pkl is ignored, the TorchScript code is used");
   if (!tree.root_class.has_forward) r.warnings.push_back("the root module has no forward method");
+  analyse_program(a, r);
   return r;
 }
 
@@ -196,6 +225,13 @@ void print_text(const Archive& a, const ModuleTree& tree, const Report& r, bool 
   std::printf("constants: %zu\n", a.constants().size());
   for (size_t i = 0; i < a.constants().size(); ++i) {
     std::printf("  c%zu: %s\n", i, constant_summary(a, a.constants()[i]).c_str());
+  }
+  if (r.importable) {
+    std::printf("program: %zu nodes after optimization (kiln inspect --graph prints them)\n", r.nodes);
+    std::printf("sizes the trace fixed: %zu\n", r.fixed.size());
+    for (const auto& f : r.fixed) std::printf("  fixed: %s\n", f.c_str());
+    std::printf("size limits: %zu\n", r.limits.size());
+    for (const auto& l : r.limits) std::printf("  limit: %s\n", l.c_str());
   }
   std::printf("warnings: %zu\n", r.warnings.size());
   for (const auto& w : r.warnings) std::printf("  warning: %s\n", w.c_str());
@@ -267,6 +303,22 @@ void print_json(const Archive& a, const ModuleTree& tree, const Report& r, bool 
   j.key("constants").begin_array();
   for (const auto& c : a.constants()) j.value(constant_summary(a, c));
   j.end_array();
+  j.key("program").begin_object();
+  j.key("importable").value(r.importable);
+  j.key("error");
+  if (r.importable) {
+    j.null();
+  } else {
+    j.value(r.import_error);
+  }
+  j.key("nodes").value(static_cast<std::int64_t>(r.nodes));
+  j.key("fixed_sizes").begin_array();
+  for (const auto& f : r.fixed) j.value(f);
+  j.end_array();
+  j.key("size_limits").begin_array();
+  for (const auto& l : r.limits) j.value(l);
+  j.end_array();
+  j.end_object();
   j.key("warnings").begin_array();
   for (const auto& w : r.warnings) j.value(w);
   j.end_array();
