@@ -1,0 +1,122 @@
+// GEMM with AVX-512 (see gemm.hpp): an 8x32 register tile (16 zmm accumulators, two zmm of
+// packed B and one broadcast of A per k step: FMA-bound on two FMA ports), K cut in
+// blocks of kKc so that one packed panel (kKc x 32 floats, 32 KiB) stays in L1/L2 while
+// every row block of A streams past it. Single-threaded.
+//
+// Only intrinsics and internal functions here: this file is compiled with AVX-512 flags,
+// and an inline library function instantiated here could be picked by the linker for
+// callers on machines without AVX-512.
+#include "kernels/cpu/intrinsics.hpp"
+
+#include "kernels/cpu/gemm.hpp"
+
+namespace kiln::kernels::cpu::avx512 {
+
+namespace {
+
+constexpr std::int64_t kMr = 8, kNr = 32, kKc = 256;
+
+std::int64_t min(std::int64_t a, std::int64_t b) { return a < b ? a : b; }
+
+// Panel p holds columns [p * kNr, p * kNr + kNr) of B^T as [k][kNr], zeros past n.
+void pack_b(const float* b, std::int64_t n, std::int64_t k, float* pack) {
+  for (std::int64_t j0 = 0; j0 < n; j0 += kNr) {
+    float* panel = pack + j0 * k;
+    for (std::int64_t j = 0; j < kNr; ++j) {
+      const float* row = j0 + j < n ? b + (j0 + j) * k : nullptr;
+      for (std::int64_t p = 0; p < k; ++p) panel[p * kNr + j] = row ? row[p] : 0.0f;
+    }
+  }
+}
+
+// c[R x 32] += a[R x kc] * panel[kc x 32]; a has row stride lda, c row stride ldc.
+template <int R>
+void tile(const float* a, std::int64_t lda, const float* panel, std::int64_t kc, float* c, std::int64_t ldc) {
+  __m512 lo[R], hi[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    lo[r] = _mm512_loadu_ps(c + r * ldc);
+    hi[r] = _mm512_loadu_ps(c + r * ldc + 16);
+  }
+  for (std::int64_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_loadu_ps(panel + p * kNr), b1 = _mm512_loadu_ps(panel + p * kNr + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * lda + p]);
+      lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
+      hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    _mm512_storeu_ps(c + r * ldc, lo[r]);
+    _mm512_storeu_ps(c + r * ldc + 16, hi[r]);
+  }
+}
+
+void tile_rows(std::int64_t rows, const float* a, std::int64_t lda, const float* panel, std::int64_t kc, float* c,
+               std::int64_t ldc) {
+  switch (rows) {
+    case 1: return tile<1>(a, lda, panel, kc, c, ldc);
+    case 2: return tile<2>(a, lda, panel, kc, c, ldc);
+    case 3: return tile<3>(a, lda, panel, kc, c, ldc);
+    case 4: return tile<4>(a, lda, panel, kc, c, ldc);
+    case 5: return tile<5>(a, lda, panel, kc, c, ldc);
+    case 6: return tile<6>(a, lda, panel, kc, c, ldc);
+    case 7: return tile<7>(a, lda, panel, kc, c, ldc);
+    default: return tile<8>(a, lda, panel, kc, c, ldc);
+  }
+}
+
+// A tile narrower than 32 columns (the last panel) goes through a full-width copy, so the
+// microkernel never reads or writes past row ends of c.
+void narrow_tile(std::int64_t rows, std::int64_t cols, const float* a, std::int64_t lda, const float* panel,
+                 std::int64_t kc, float* c, std::int64_t ldc) {
+  const __mmask16 k0 = static_cast<__mmask16>(cols >= 16 ? 0xFFFF : (1u << cols) - 1u);
+  const __mmask16 k1 = static_cast<__mmask16>(cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
+  float buf[kMr * kNr];
+  for (std::int64_t r = 0; r < rows; ++r) {
+    _mm512_storeu_ps(buf + r * kNr, _mm512_maskz_loadu_ps(k0, c + r * ldc));
+    _mm512_storeu_ps(buf + r * kNr + 16, _mm512_maskz_loadu_ps(k1, c + r * ldc + 16));
+  }
+  tile_rows(rows, a, lda, panel, kc, buf, kNr);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    _mm512_mask_storeu_ps(c + r * ldc, k0, _mm512_loadu_ps(buf + r * kNr));
+    _mm512_mask_storeu_ps(c + r * ldc + 16, k1, _mm512_loadu_ps(buf + r * kNr + 16));
+  }
+}
+
+void init_c(const float* bias, float* c, std::int64_t m, std::int64_t n) {
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t j = 0; j < n; ++j) c[i * n + j] = bias ? bias[j] : 0.0f;
+  }
+}
+
+}  // namespace
+
+std::int64_t gemm_pack_floats(std::int64_t n, std::int64_t k) { return (n + kNr - 1) / kNr * kNr * k; }
+
+void gemm_abt(const float* a, const float* b, const float* bias, float* c, std::int64_t m, std::int64_t n,
+              std::int64_t k, float* pack) {
+  pack_b(b, n, k, pack);
+  init_c(bias, c, m, n);
+  for (std::int64_t k0 = 0; k0 < k; k0 += kKc) {
+    const std::int64_t kc = min(kKc, k - k0);
+    for (std::int64_t j0 = 0; j0 < n; j0 += kNr) {
+      const float* panel = pack + j0 * k + k0 * kNr;
+      const std::int64_t cols = min(kNr, n - j0);
+      for (std::int64_t i0 = 0; i0 < m; i0 += kMr) {
+        const std::int64_t rows = min(kMr, m - i0);
+        const float* ab = a + i0 * k + k0;
+        float* cb = c + i0 * n + j0;
+        if (cols == kNr) {
+          tile_rows(rows, ab, k, panel, kc, cb, n);
+        } else {
+          narrow_tile(rows, cols, ab, k, panel, kc, cb, n);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace kiln::kernels::cpu::avx512

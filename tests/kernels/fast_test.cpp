@@ -1,0 +1,288 @@
+// The fast CPU kernels (kernels/cpu/fast.hpp) against the reference kernels, at every
+// instruction-set level this machine has, on odd sizes that hit every vector tail and
+// register-tile edge, with random data from fixed seeds.
+//
+// Tolerances:
+// - softmax, layer_norm, gelu: 1e-6 absolute or 2e-6 relative. They compute in double
+//   (layer_norm, gelu, softmax's sum) or with a ~1 ulp float exp, so they sit well inside.
+// - linear: the classic rounding bound for a float dot product (Higham, Accuracy and
+//   Stability of Numerical Algorithms, 3.1): any order of summation, with or without FMA,
+//   gives |fast - exact| <= gamma_(k+1) * (sum_p |a_ip * b_jp| + |bias_j|), gamma_n =
+//   n u / (1 - n u), u = 2^-24; the reference is exact then rounded once (u |ref| more).
+//   Per element, it never fails a correct kernel, whatever the blocking, yet a lost or
+//   doubled term (of typical size sum/k) exceeds it for every k tested.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/fast.hpp"
+#include "kernels/cpu/isa.hpp"
+#include "kernels/reference/reference.hpp"
+#include "kernels/tensor.hpp"
+#include "kiln/error.hpp"
+
+namespace cpu = kiln::kernels::cpu;
+namespace fast = kiln::kernels::fast;
+namespace ref = kiln::kernels::ref;
+using cpu::Isa;
+using kiln::DType;
+using kiln::kernels::Tensor;
+using Sizes = std::vector<std::int64_t>;
+
+namespace {
+
+const Sizes kOddSizes = {1, 3, 7, 15, 16, 17, 31, 33, 64, 65, 127, 384, 1000};
+
+// Uniform values in [lo, hi), the same on every platform.
+Tensor random_f32(Sizes sizes, std::uint64_t seed, double lo = -2, double hi = 2) {
+  Tensor t = Tensor::empty(DType::float32, std::move(sizes));
+  std::uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+  float* p = t.data<float>();
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    p[i] = static_cast<float>(lo + static_cast<double>(s >> 11) / 0x1p53 * (hi - lo));
+  }
+  return t;
+}
+
+std::string shape_label(const std::string& what, Isa isa, const Sizes& sizes) {
+  return std::string(what).append(" at ").append(cpu::isa_name(isa)).append(" on ").append(
+      kiln::kernels::shape_string(sizes));
+}
+
+bool same_nan(double a, double b) { return std::isnan(a) && std::isnan(b); }
+
+// Every element within `abs_tol` or `rel_tol * |expected|`; NaN where the reference has NaN.
+// One CHECK per tensor (naming the first bad element), not one per element.
+void check_close(const Tensor& got, const Tensor& expected, double abs_tol, double rel_tol, const std::string& label) {
+  REQUIRE(got.sizes == expected.sizes);
+  const float* g = got.data<const float>();
+  const float* e = expected.data<const float>();
+  std::int64_t bad = 0, first = -1;
+  for (std::int64_t i = 0; i < got.numel(); ++i) {
+    const double d = std::fabs(static_cast<double>(g[i]) - e[i]);
+    const bool ok = same_nan(g[i], e[i]) || g[i] == e[i] || d <= abs_tol || d <= rel_tol * std::fabs(e[i]);
+    if (!ok && bad++ == 0) first = i;
+  }
+  INFO(label);
+  INFO("first bad element ", first, ": got ", first >= 0 ? g[first] : 0.0f, ", expected ",
+       first >= 0 ? e[first] : 0.0f);
+  CHECK(bad == 0);
+}
+
+void check_softmax(Isa isa, const Tensor& x) {
+  Tensor out;
+  REQUIRE(fast::softmax_lastdim(x, out, isa));
+  check_close(out, ref::softmax(x, -1, DType::float32), 1e-6, 2e-6, shape_label("softmax", isa, x.sizes));
+}
+
+Tensor abs_of(const Tensor& t) { return ref::unary(ref::UnaryOp::abs, t, DType::float32); }
+
+void check_linear(Isa isa, const Tensor& x, const Tensor& w, const Tensor* b) {
+  Tensor out;
+  REQUIRE(fast::linear(x, w, b, out, isa));
+  const Tensor expected = ref::linear(x, w, b);
+  const Tensor abs_b = b ? abs_of(*b) : Tensor{};
+  const Tensor magnitude = ref::linear(abs_of(x), abs_of(w), b ? &abs_b : nullptr);
+  REQUIRE(out.sizes == expected.sizes);
+  const double u = 0x1p-24, k = static_cast<double>(x.sizes.back());
+  const double gamma = (k + 2) * u / (1 - (k + 2) * u);  // k + 2: magnitude itself is rounded
+  const float *g = out.data<const float>(), *e = expected.data<const float>(), *s = magnitude.data<const float>();
+  std::int64_t bad = 0, first = -1;
+  for (std::int64_t i = 0; i < out.numel(); ++i) {
+    if (std::fabs(static_cast<double>(g[i]) - e[i]) > gamma * s[i] + u * std::fabs(e[i]) && bad++ == 0) first = i;
+  }
+  INFO(shape_label("linear", isa, {x.numel() / x.sizes.back(), w.sizes[0], w.sizes[1]}), b ? " with bias" : "");
+  INFO("first bad element ", first, ": got ", first >= 0 ? g[first] : 0.0f, ", expected ",
+       first >= 0 ? e[first] : 0.0f);
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("fast: ISA detection and KILN_ISA") {
+  const std::vector<Isa> isas = cpu::available_isas();
+  REQUIRE(!isas.empty());
+  CHECK(isas.front() == Isa::scalar);
+  CHECK(isas.back() == cpu::detected_isa());
+  CHECK(cpu::active_isa() <= cpu::detected_isa());
+  MESSAGE(std::string("detected ").append(cpu::isa_name(cpu::detected_isa())).append(", active ").append(
+      cpu::isa_name(cpu::active_isa())));
+
+  CHECK(cpu::parse_isa_setting(nullptr, Isa::avx2) == Isa::avx2);
+  CHECK(cpu::parse_isa_setting("", Isa::avx512) == Isa::avx512);
+  CHECK(cpu::parse_isa_setting("scalar", Isa::avx512) == Isa::scalar);
+  CHECK(cpu::parse_isa_setting("avx2", Isa::avx512) == Isa::avx2);
+  CHECK(cpu::parse_isa_setting("avx512", Isa::avx512) == Isa::avx512);
+  CHECK(cpu::parse_isa_setting("avx2", Isa::avx2) == Isa::avx2);
+
+  const auto usage_error = [](const char* value, Isa detected, const std::string& expected_message) {
+    try {
+      cpu::parse_isa_setting(value, detected);
+      FAIL("KILN_ISA=", value, " was accepted");
+    } catch (const kiln::Error& e) {
+      CHECK(e.kind() == kiln::ErrorKind::usage);
+      CHECK(e.message() == expected_message);
+    }
+  };
+  usage_error("sse4", Isa::avx512, "KILN_ISA=sse4: unknown instruction set; expected scalar, avx2 or avx512");
+  usage_error("AVX2", Isa::avx512, "KILN_ISA=AVX2: unknown instruction set; expected scalar, avx2 or avx512");
+  usage_error("avx2 ", Isa::avx512, "KILN_ISA=avx2 : unknown instruction set; expected scalar, avx2 or avx512");
+  usage_error("avx512", Isa::avx2, "KILN_ISA=avx512: this CPU supports at most avx2");
+  usage_error("avx2", Isa::scalar, "KILN_ISA=avx2: this CPU supports at most scalar");
+
+  CHECK(std::string(cpu::isa_name(Isa::scalar)) == "scalar");
+  CHECK(std::string(cpu::isa_name(Isa::avx2)) == "avx2");
+  CHECK(std::string(cpu::isa_name(Isa::avx512)) == "avx512");
+}
+
+TEST_CASE("fast: linear against the reference on odd shapes") {
+  // Every remainder of M modulo the 6- and 8-row tiles, of N modulo the 16- and 32-column ones.
+  const Sizes ms = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 17, 33};
+  const Sizes ns = {1, 7, 15, 16, 17, 31, 33, 65}, ks = {1, 3, 17, 64, 127};
+  for (const Isa isa : cpu::available_isas()) {
+    std::uint64_t seed = 1;
+    for (const std::int64_t m : ms) {
+      for (const std::int64_t n : ns) {
+        for (const std::int64_t k : ks) {
+          const Tensor x = random_f32({m, k}, ++seed), w = random_f32({n, k}, ++seed), b = random_f32({n}, ++seed);
+          check_linear(isa, x, w, seed % 2 ? &b : nullptr);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("fast: linear on BERT-like and large-K shapes") {
+  struct Shape {
+    Sizes x;
+    std::int64_t n;
+  };
+  // K past the 256-wide K blocks; M and N off the 6/8-row and 16/32-column tiles; leading dims.
+  const std::vector<Shape> shapes = {
+      {{127, 1000}, 384}, {{65, 384}, 1000}, {{2, 7, 384}, 33}, {{1, 1000}, 1}, {{16, 384}, 1536}, {{384, 3}, 65},
+  };
+  for (const Isa isa : cpu::available_isas()) {
+    std::uint64_t seed = 100;
+    for (const Shape& s : shapes) {
+      const Tensor x = random_f32(s.x, ++seed, -3, 5), w = random_f32({s.n, s.x.back()}, ++seed, -0.1, 0.1);
+      const Tensor b = random_f32({s.n}, ++seed);
+      check_linear(isa, x, w, &b);
+    }
+  }
+}
+
+TEST_CASE("fast: linear refuses what it does not handle") {
+  const Tensor x = random_f32({4, 8}, 1), w = random_f32({5, 8}, 2), b = random_f32({5}, 3);
+  Tensor out;
+  const Tensor x64 = ref::cast(x, DType::float64), w64 = ref::cast(w, DType::float64);
+  CHECK_FALSE(fast::linear(x64, w64, nullptr, out));
+  const Tensor transposed = ref::transpose(random_f32({8, 4}, 4), 0, 1);
+  CHECK_FALSE(fast::linear(transposed, w, nullptr, out));  // not contiguous
+  CHECK_FALSE(fast::linear(x, random_f32({5, 7}, 5), nullptr, out));                       // k mismatch
+  const Tensor wrong_bias = random_f32({4}, 6), bias_2d = random_f32({1, 5}, 7);
+  CHECK_FALSE(fast::linear(x, w, &wrong_bias, out));
+  CHECK_FALSE(fast::linear(x, w, &bias_2d, out));
+  CHECK_FALSE(fast::linear(Tensor::empty(DType::float32, {0, 8}), w, nullptr, out));
+  CHECK_FALSE(fast::linear(x, random_f32({8}, 8), nullptr, out));  // 1-D weight
+  CHECK(out.buffer == nullptr);  // untouched
+  CHECK(fast::linear(x, w, &b, out));
+  CHECK(out.sizes == Sizes{4, 5});
+}
+
+TEST_CASE("fast: softmax against the reference on odd sizes") {
+  for (const Isa isa : cpu::available_isas()) {
+    std::uint64_t seed = 1000;
+    for (const std::int64_t n : kOddSizes) {
+      for (const std::int64_t rows : {1, 3, 7}) check_softmax(isa, random_f32({rows, n}, ++seed, -10, 10));
+      check_softmax(isa, random_f32({2, 3, n}, ++seed, -80, 80));  // many exps underflow
+      check_softmax(isa, random_f32({n}, ++seed, 1000, 1001));     // only the shift keeps exp finite
+    }
+  }
+}
+
+TEST_CASE("fast: softmax of rows with infinities and NaN") {
+  const float inf = INFINITY, nan = NAN;
+  for (const Isa isa : cpu::available_isas()) {
+    for (const std::int64_t n : {1, 5, 16, 17, 40}) {
+      // Row 0: some -inf; row 1: all -inf (NaN); row 2: a NaN; row 3: a +inf (NaN).
+      Tensor x = random_f32({4, n}, static_cast<std::uint64_t>(n));
+      float* p = x.data<float>();
+      for (std::int64_t i = 0; i < n; i += 2) p[i] = -inf;
+      for (std::int64_t i = 0; i < n; ++i) p[n + i] = -inf;
+      p[2 * n + n / 2] = nan;
+      p[3 * n + n - 1] = inf;
+      check_softmax(isa, x);
+    }
+  }
+}
+
+TEST_CASE("fast: layer_norm against the reference on odd sizes") {
+  for (const Isa isa : cpu::available_isas()) {
+    std::uint64_t seed = 2000;
+    for (const std::int64_t n : kOddSizes) {
+      const Tensor w = random_f32({n}, ++seed, 0.5, 1.5), b = random_f32({n}, ++seed);
+      for (const int affine : {0, 1, 2, 3}) {
+        const Tensor* wp = affine & 1 ? &w : nullptr;
+        const Tensor* bp = affine & 2 ? &b : nullptr;
+        // An offset far from zero tests the mean/variance arithmetic, not just the vector code.
+        for (const double offset : {0.0, 300.0}) {
+          const Tensor x = random_f32({5, n}, ++seed, offset - 3, offset + 3);
+          for (const double eps : {1e-5, 1e-12}) {
+            Tensor out;
+            REQUIRE(fast::layer_norm(x, n, wp, bp, eps, out, isa));
+            const Tensor expected = ref::layer_norm(x, {n}, wp, bp, eps);
+            check_close(out, expected, 1e-6, 2e-6, shape_label("layer_norm", isa, x.sizes));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("fast: layer_norm over several trailing dims, and what it refuses") {
+  const Tensor x = random_f32({4, 3, 5}, 1), w = random_f32({3, 5}, 2), b = random_f32({3, 5}, 3);
+  for (const Isa isa : cpu::available_isas()) {
+    Tensor out;
+    REQUIRE(fast::layer_norm(x, 15, &w, &b, 1e-5, out, isa));
+    check_close(out, ref::layer_norm(x, {3, 5}, &w, &b, 1e-5), 1e-6, 2e-6, shape_label("layer_norm", isa, x.sizes));
+  }
+  Tensor out;
+  CHECK_FALSE(fast::layer_norm(x, 4, nullptr, nullptr, 1e-5, out));  // not a product of trailing dims
+  CHECK_FALSE(fast::layer_norm(x, 0, nullptr, nullptr, 1e-5, out));
+  CHECK(fast::layer_norm(x, 15, &b, &w, 1e-5, out));  // [3, 5] weight and bias are fine
+  const Tensor short_w = random_f32({5}, 4);
+  CHECK_FALSE(fast::layer_norm(x, 15, &short_w, nullptr, 1e-5, out));
+  CHECK_FALSE(fast::layer_norm(ref::cast(x, DType::float64), 5, nullptr, nullptr, 1e-5, out));
+  CHECK_FALSE(fast::layer_norm(ref::transpose(x, 0, 2), 4, nullptr, nullptr, 1e-5, out));
+}
+
+TEST_CASE("fast: gelu against the reference") {
+  for (const Isa isa : cpu::available_isas()) {
+    std::uint64_t seed = 3000;
+    for (const std::int64_t n : kOddSizes) {
+      const Tensor x = random_f32({3, n}, ++seed, -8, 8);
+      for (const bool tanh_approx : {false, true}) {
+        Tensor out;
+        REQUIRE(fast::gelu(x, tanh_approx, out, isa));
+        const Tensor expected = ref::unary(tanh_approx ? ref::UnaryOp::gelu_tanh : ref::UnaryOp::gelu_erf, x,
+                                           DType::float32);
+        check_close(out, expected, 1e-6, 2e-6, shape_label(tanh_approx ? "gelu_tanh" : "gelu_erf", isa, x.sizes));
+      }
+    }
+  }
+  Tensor out;
+  CHECK_FALSE(fast::gelu(ref::cast(random_f32({3}, 1), DType::float64), false, out));
+  CHECK_FALSE(fast::gelu(Tensor::scalar(DType::float32, 1.0), false, out));  // 0-dim: the reference's job
+}
+
+TEST_CASE("fast: softmax refuses what it does not handle") {
+  Tensor out;
+  CHECK_FALSE(fast::softmax_lastdim(ref::cast(random_f32({3, 4}, 1), DType::float64), out));
+  CHECK_FALSE(fast::softmax_lastdim(ref::transpose(random_f32({3, 4}, 1), 0, 1), out));
+  CHECK_FALSE(fast::softmax_lastdim(Tensor::empty(DType::float32, {3, 0}), out));
+  CHECK_FALSE(fast::softmax_lastdim(Tensor::scalar(DType::float32, 1.0), out));
+}
