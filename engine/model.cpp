@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "engine/exec/program.hpp"
+#include "engine/exec/provider.hpp"
 #include "kernels/reference/reference.hpp"
 #include "kiln/kiln.hpp"
 
@@ -67,9 +68,20 @@ Tensor from_kernel(const kernels::Tensor& k) {
 
 }  // namespace
 
-Model Model::load(const std::string& path) {
+Model Model::load(const std::string& path, const LoadOptions& options) {
+  exec::LoadOptions load;
+  for (const std::string& name : options.providers) {
+    if (name == "cpu") {
+      load.providers.push_back(&exec::cpu_provider());
+    } else if (name == "cpu-reference") {
+      load.providers.push_back(&exec::reference_provider());
+    } else {
+      throw Error(ErrorKind::usage, "", "", "unknown provider '" + name + "' (kiln has: cpu, cpu-reference)");
+    }
+  }
+  if (load.providers.empty()) throw Error(ErrorKind::usage, "", "", "LoadOptions::providers is empty");
   auto impl = std::make_shared<Impl>();
-  impl->program = exec::load_program(path);
+  impl->program = exec::load_program(path, load);
   for (const exec::InputInfo& i : impl->program->inputs) impl->input_names.push_back(i.name);
   Model m;
   m.impl_ = std::move(impl);

@@ -22,6 +22,9 @@ struct Buffer {
   std::size_t size = 0;  // bytes
   bool writable = false;
   std::shared_ptr<const void> owner;  // what keeps `data` alive
+  // The memory space the bytes belong to ("host" for the CPU); a provider with its own
+  // memory tags its buffers, so the executor can check every kernel reads its own space.
+  const char* space = "host";
 
   // `bytes` zeroed bytes (at least one allocated, so data is never null).
   static std::shared_ptr<Buffer> allocate(std::size_t bytes);

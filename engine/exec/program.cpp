@@ -2,11 +2,13 @@
 #include "engine/exec/program.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
 
 #include "engine/import/importer.hpp"
+#include "engine/exec/provider.hpp"
 #include "engine/passes/pipeline.hpp"
 #include "kernels/reference/reference.hpp"
 #include "kiln/error.hpp"
@@ -104,12 +106,14 @@ class Runner {
       try {
         const std::string_view kind = ir::kind_str(p_.graph, n);
         if (kind == "prim::Constant") continue;
+        const Kernel kernel = p_.kernels[ir::idx(n)];
         if (kind == "prim::If") {
           if_node(n);
         } else if (kind == "prim::Loop") {
           loop_node(n);
-        } else {
-          p_.kernels[ir::idx(n)](frame_, n);
+        } else if (kernel) {  // no kernel: a copy of a weight, made at load
+          check_spaces(n);
+          kernel(frame_, n);
         }
       } catch (const Error& e) {
         if (!e.file().empty()) throw;
@@ -154,6 +158,20 @@ class Runner {
       for (std::size_t i = 0; i < carried.size(); ++i) carried[i] = frame_.values[ir::idx(rets[i + 1])];
     }
     for (std::size_t i = 0; i < node.outputs.size(); ++i) frame_.values[ir::idx(node.outputs[i])] = carried[i];
+  }
+
+  // Every tensor a kernel reads lives in its provider's memory space (placement's promise;
+  // copies and metadata ops read across spaces by design).
+  void check_spaces(ir::NodeId n) {
+    const Provider* pr = p_.placement[ir::idx(n)];
+    if (!pr || ir::is_kind(p_.graph, n, "kiln::copy") || reads_only_metadata(ir::kind_str(p_.graph, n))) return;
+    for (ir::ValueId v : ir::node(p_.graph, n).inputs) {
+      const RtValue& value = frame_.values[ir::idx(v)];
+      if (value.kind != K::tensor || !value.t.buffer) continue;
+      if (std::strcmp(value.t.buffer->space, pr->memory_space) != 0)
+        throw Error(ErrorKind::internal, "", "", std::string("a tensor in memory space '") + value.t.buffer->space +
+                                                     "' reached " + pr->name + ", which runs in '" + pr->memory_space + "'");
+    }
   }
 
   void release_after(ir::NodeId n) {
@@ -215,12 +233,12 @@ void flatten_outputs(const RtValue& v, std::vector<Tensor>& out) {
 
 }  // namespace
 
-std::shared_ptr<const Program> load_program(const std::string& path) {
+std::shared_ptr<const Program> load_program(const std::string& path, const LoadOptions& options) {
   const format::Archive archive = format::Archive::open(path);
-  return load_program(archive);
+  return load_program(archive, options);
 }
 
-std::shared_ptr<const Program> load_program(const format::Archive& archive) {
+std::shared_ptr<const Program> load_program(const format::Archive& archive, const LoadOptions& options) {
   if (archive.byteorder() != "little")
     throw Error::bad_input(archive.source(), "byteorder", "big-endian archives are not supported");
   import::ImportedModel model = import::import_model(archive);
@@ -232,6 +250,8 @@ std::shared_ptr<const Program> load_program(const format::Archive& archive) {
   for (std::size_t i = 0; i < model.input_names.size(); ++i) p->inputs.push_back(InputInfo{model.input_names[i], specs.at(i)});
   p->shapes = std::move(opt.shapes);
   p->graph = std::move(model.graph);
+  p->providers = options.providers.empty() ? std::vector<const Provider*>{&cpu_provider()} : options.providers;
+  place(*p, p->providers);
   const ir::Graph& g = p->graph;
   p->kernels.assign(g.nodes.size(), nullptr);
   p->constant_values.assign(g.values.size(), RtValue::none());
@@ -245,7 +265,16 @@ std::shared_ptr<const Program> load_program(const format::Archive& archive) {
       continue;
     }
     if (kind == "prim::If" || kind == "prim::Loop") continue;
-    p->kernels[ir::idx(n)] = find_kernel(kind, ir::symbol_str(g, node.overload));
+    // Weights crossing into a provider's memory space cross once, here.
+    if (kind == "kiln::copy" && ir::value(g, node.inputs[0]).node != ir::kNoNode &&
+        ir::is_kind(g, ir::value(g, node.inputs[0]).node, "prim::Constant")) {
+      Frame frame{*p, p->constant_values};
+      copy_kernel(frame, n);
+      p->constant_values[ir::idx(node.outputs[0])] = frame.values[ir::idx(node.outputs[0])];
+      continue;  // no kernel: the value is ready in every run's frame
+    }
+    const Provider* provider = p->placement.at(ir::idx(n));
+    p->kernels[ir::idx(n)] = provider ? provider->kernel(g, n) : nullptr;
     if (!p->kernels[ir::idx(n)])
       throw Error::bad_input(p->source, loc_str(node), "kiln has no kernel for " + std::string(kind));
   }
@@ -298,12 +327,10 @@ std::vector<Tensor> run(const Program& p, std::vector<Tensor> inputs, const RunO
     }
   }
   // What the trace fixed: refuse where PyTorch would fail, warn where it silently cuts.
+  // Findings are polynomials in the input symbols, which the inputs have just bound.
   const auto value_of = [&](std::int64_t id) -> std::optional<std::int64_t> {
     const auto it = sizes.find(id);
-    if (it != sizes.end()) return it->second;
-    const auto d = p.shapes.derived.find(id);
-    if (d != p.shapes.derived.end()) return std::nullopt;
-    return std::nullopt;
+    return it == sizes.end() ? std::nullopt : std::optional(it->second);
   };
   for (const passes::ShapeFinding& f : p.shapes.findings) {
     const auto lhs = ir::evaluate(f.lhs, value_of);

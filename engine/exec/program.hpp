@@ -39,12 +39,22 @@ struct IndexCheck {
   std::string table;      // "word_embeddings"
 };
 
+struct Provider;
+
+struct LoadOptions {
+  // Tried in order for every node; the last must run everything (cpu_provider() does).
+  // Empty means {&cpu_provider()}.
+  std::vector<const Provider*> providers;
+};
+
 struct Program {
   std::string source;  // the archive path, for messages
   ir::Graph graph;
   std::vector<InputInfo> inputs;
   passes::ShapeReport shapes;
   std::vector<Kernel> kernels;          // by node id (null for prim::Constant, If, Loop)
+  std::vector<const Provider*> placement;  // by node id: who runs it (null where kernels is)
+  std::vector<const Provider*> providers;  // the load options' list
   std::vector<RtValue> constant_values;  // by value id, prim::Constant outputs filled in
   std::vector<IndexCheck> index_checks;
   // By top-level node id: values that node is the last reader of, dropped after it runs.
@@ -57,8 +67,12 @@ struct RunOptions {
 };
 
 // Throws kiln::Error (bad_input) for archives kiln cannot run.
-std::shared_ptr<const Program> load_program(const std::string& path);
-std::shared_ptr<const Program> load_program(const format::Archive& archive);
+std::shared_ptr<const Program> load_program(const std::string& path, const LoadOptions& options = {});
+std::shared_ptr<const Program> load_program(const format::Archive& archive, const LoadOptions& options = {});
+
+// Assigns every node to a provider and inserts kiln::copy nodes where values cross memory
+// spaces (engine/exec/placement.cpp). Called by load_program after the passes.
+void place(Program& p, const std::vector<const Provider*>& providers);
 
 // Runs with inputs in forward-argument order; returns the graph outputs with tuples
 // flattened in order. Warnings (sizes the trace cut silently) go to `warnings` when given.

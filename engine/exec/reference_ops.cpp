@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "engine/exec/frame_args.hpp"
 #include "engine/exec/program.hpp"
 #include "engine/ir/scalar_type.hpp"
 #include "kernels/dtype_promotion.hpp"
@@ -18,63 +19,8 @@ namespace {
 namespace ref = kernels::ref;
 using kernels::Tensor;
 using K = RtValue::Kind;
+using namespace args;
 
-// --- frame access ---
-
-const ir::Node& node_of(Frame& f, ir::NodeId n) { return ir::node(f.program.graph, n); }
-const RtValue& in(Frame& f, ir::NodeId n, std::size_t i) { return f.values[ir::idx(node_of(f, n).inputs.at(i))]; }
-std::size_t arity(Frame& f, ir::NodeId n) { return node_of(f, n).inputs.size(); }
-void out(Frame& f, ir::NodeId n, RtValue v, std::size_t i = 0) { f.values[ir::idx(node_of(f, n).outputs.at(i))] = std::move(v); }
-void out_tensor(Frame& f, ir::NodeId n, Tensor t) { out(f, n, RtValue::of_tensor(std::move(t))); }
-
-[[noreturn]] void type_error(Frame& f, ir::NodeId n, std::size_t i, const char* want) {
-  throw Error::bad_input("", "", "argument " + std::to_string(i) + " of " + std::string(ir::kind_str(f.program.graph, n)) +
-                                     " should be " + want);
-}
-
-const Tensor& tensor(Frame& f, ir::NodeId n, std::size_t i) {
-  const RtValue& v = in(f, n, i);
-  if (v.kind != K::tensor) type_error(f, n, i, "a tensor");
-  return v.t;
-}
-const Tensor* opt_tensor(Frame& f, ir::NodeId n, std::size_t i) {
-  const RtValue& v = in(f, n, i);
-  if (v.kind == K::none) return nullptr;
-  if (v.kind != K::tensor) type_error(f, n, i, "a tensor or None");
-  return &v.t;
-}
-std::int64_t int_arg(Frame& f, ir::NodeId n, std::size_t i) {
-  const RtValue& v = in(f, n, i);
-  if (v.kind == K::int_) return v.i;
-  if (v.kind == K::bool_) return v.b;
-  type_error(f, n, i, "an int");
-}
-std::optional<std::int64_t> opt_int(Frame& f, ir::NodeId n, std::size_t i) {
-  if (in(f, n, i).kind == K::none) return std::nullopt;
-  return int_arg(f, n, i);
-}
-double double_arg(Frame& f, ir::NodeId n, std::size_t i) {
-  const RtValue& v = in(f, n, i);
-  if (v.kind == K::float_) return v.f;
-  if (v.kind == K::int_) return static_cast<double>(v.i);
-  if (v.kind == K::bool_) return v.b;
-  type_error(f, n, i, "a number");
-}
-std::optional<double> opt_double(Frame& f, ir::NodeId n, std::size_t i) {
-  if (in(f, n, i).kind == K::none) return std::nullopt;
-  return double_arg(f, n, i);
-}
-bool bool_arg(Frame& f, ir::NodeId n, std::size_t i) {
-  const RtValue& v = in(f, n, i);
-  if (v.kind == K::bool_) return v.b;
-  if (v.kind == K::int_) return v.i != 0;
-  type_error(f, n, i, "a bool");
-}
-const std::vector<std::int64_t>& ints_arg(Frame& f, ir::NodeId n, std::size_t i) {
-  const RtValue& v = in(f, n, i);
-  if (v.kind != K::int_list) type_error(f, n, i, "a list of ints");
-  return v.ints;
-}
 bool is_number(const RtValue& v) { return v.kind == K::int_ || v.kind == K::float_ || v.kind == K::bool_; }
 ref::Scalar scalar_of(const RtValue& v) {
   if (v.kind == K::float_) return ref::Scalar::of_double(v.f);

@@ -71,12 +71,19 @@ struct RunOptions {
   bool strict_shapes = false;
 };
 
+struct LoadOptions {
+  // Providers by name, tried in order for every op: "cpu" (fast kernels where they apply,
+  // reference kernels for the rest) or "cpu-reference" (reference kernels only, the
+  // oracle). The last must run every op; both CPU providers do.
+  std::vector<std::string> providers{"cpu"};
+};
+
 // A TorchScript archive loaded, checked and optimized. Loading never executes anything
 // from the archive; ops kiln does not support are refused here with their source line.
 class Model {
  public:
   // Throws kiln::Error (bad_input) for files kiln cannot read or run.
-  static Model load(const std::string& path);
+  static Model load(const std::string& path, const LoadOptions& options = {});
 
   // The forward arguments after self, in order ("input_ids", "attention_mask", ...).
   const std::vector<std::string>& input_names() const;

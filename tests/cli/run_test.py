@@ -100,6 +100,11 @@ def main():
                             write_npy(os.path.join(tmp, "mask3.npy"), "int64", [1, 3], [1, 1, 1])), 0,
            stdout_has=("output_0: float32 [1, 3, 32]",))
     expect("help", run("run", "--help"), 0, stdout_has=("usage: kiln run",))
+    expect("reference provider", run("run", bert, ids, mask, "--provider", "cpu-reference"), 0,
+           stdout_has=("output_0: float32 [1, 14, 32]",))
+    expect("unknown provider", run("run", bert, ids, mask, "--provider", "gpu"), 2,
+           stderr_has=("kiln: error: unknown provider 'gpu' (kiln has: cpu, cpu-reference)",))
+    expect("placement", run("inspect", "--placement", bert), 0, stdout_has=("cpu (host):", "aten::linear"))
 
     # --- usage errors: exit 2 ---
     expect("no model", run("run"), 2, stderr_has=("kiln: error: run: no MODEL given",))

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <cmath>
@@ -50,7 +51,10 @@ TEST_CASE("golden: every fixture runs like PyTorch on every case") {
     const std::string path = (f.dir / f.manifest.at("archive").as_string()).string();
     kiln::Model model;
     try {
-      model = kiln::Model::load(path);
+      // KILN_GOLDEN_PROVIDER=cpu-reference checks the oracle itself against PyTorch.
+      kiln::LoadOptions options;
+      if (const char* p = std::getenv("KILN_GOLDEN_PROVIDER")) options.providers = {p};
+      model = kiln::Model::load(path, options);
     } catch (const kiln::Error& e) {
       FAIL_CHECK(e.what());
       continue;

@@ -8,7 +8,10 @@
 #include <tuple>
 #include <string>
 
+#include "engine/exec/program.hpp"
+#include "engine/exec/provider.hpp"
 #include "engine/import/importer.hpp"
+#include "kernels/cpu/isa.hpp"
 #include "engine/ir/print.hpp"
 #include "engine/passes/pipeline.hpp"
 #include "engine/ir/verify.hpp"
@@ -27,7 +30,7 @@ using format::ModuleTree;
 using format::PickleValue;
 
 const char* const kInspectUsage =
-    "usage: kiln inspect MODEL [--json] [--verify] [--graph | --graph=raw]\n"
+    "usage: kiln inspect MODEL [--json] [--verify] [--graph | --graph=raw | --placement]\n"
     "\n"
     "Reads a TorchScript archive (torch.jit.save output) without running anything in it and\n"
     "prints its root folder, format version, byte order, module tree, parameters by dtype,\n"
@@ -38,7 +41,8 @@ const char* const kInspectUsage =
     "  --verify   also check every record's CRC-32\n"
     "  --graph    print the program as kiln runs it: kiln's IR after its passes, with\n"
     "             inferred dtypes and shapes and the shape report (docs/ir.md)\n"
-    "  --graph=raw  the IR as imported, before any pass\n";
+    "  --graph=raw  the IR as imported, before any pass\n"
+    "  --placement  which provider runs which ops, and the CPU's instruction set\n";
 
 // What a file format version says about the archive (PyTorch's caffe2/serialize/versions.h).
 std::string version_meaning(int v) {
@@ -326,6 +330,27 @@ void print_json(const Archive& a, const ModuleTree& tree, const Report& r, bool 
   std::printf("%s\n", j.str().c_str());
 }
 
+// Which provider runs what: node kinds counted per provider, copies between memory spaces.
+int print_placement(const Archive& archive) {
+  const auto program = exec::load_program(archive);
+  std::map<std::string, std::map<std::string, int>> counts;
+  ir::walk(program->graph, [&](ir::NodeId n) {
+    const exec::Provider* p = program->placement.at(ir::idx(n));
+    if (!p) return;
+    ++counts[std::string(p->name) + " (" + p->memory_space + ")"][std::string(ir::kind_str(program->graph, n))];
+  });
+  std::printf("providers: %zu (tried in order)\n", program->providers.size());
+  for (const auto& [provider, kinds] : counts) {
+    int total = 0;
+    for (const auto& [kind, count] : kinds) total += count;
+    std::printf("%s: %d nodes\n", provider.c_str(), total);
+    for (const auto& [kind, count] : kinds) std::printf("  %-40s %d\n", kind.c_str(), count);
+  }
+  std::printf("cpu kernels: %s (fast linear, softmax, layer_norm, gelu; reference kernels for the rest)\n",
+              kernels::cpu::isa_name(kernels::cpu::active_isa()));
+  return 0;
+}
+
 int print_graph(const Archive& archive, bool raw) {
   import::ImportedModel model = import::import_model(archive);
   if (raw) {
@@ -350,6 +375,8 @@ int run_inspect(const std::vector<std::string_view>& args) {
       graph = "optimized";
     } else if (arg == "--graph=raw") {
       graph = "raw";
+    } else if (arg == "--placement") {
+      graph = "placement";
     } else if (arg == "--json") {
       json = true;
     } else if (arg == "--verify") {
@@ -370,6 +397,7 @@ int run_inspect(const std::vector<std::string_view>& args) {
   format::ArchiveOptions options;
   options.verify_crc = verify;
   const Archive archive = Archive::open(path, options);
+  if (graph == "placement") return print_placement(archive);
   if (!graph.empty()) return print_graph(archive, graph == "raw");
   const ModuleTree tree = format::module_tree(archive);
   const Report report = analyse(archive, tree);

@@ -23,7 +23,9 @@ const char* const kRunUsage =
     "  --output-dir DIR    write DIR/output_0.npy, output_1.npy, ... (tuples flattened)\n"
     "  --strict-shapes     refuse inputs where the trace fixed a size silently, instead of\n"
     "                      warning and computing what PyTorch computes\n"
-    "  --repeat N          run N times and print the median time (default 1)\n";
+    "  --repeat N          run N times and print the median time (default 1)\n"
+    "  --provider NAME     cpu (default: fast kernels where they apply) or cpu-reference\n"
+    "                      (reference kernels only, the oracle)\n";
 
 std::string shape_text(const std::vector<std::int64_t>& s) {
   std::string out = "[";
@@ -45,6 +47,7 @@ int run_model(const std::vector<std::string_view>& args) {
   std::vector<std::pair<std::string, std::string>> named;
   std::vector<std::string> positional;
   RunOptions options;
+  LoadOptions load_options;
   int repeat = 1;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view a = args[i];
@@ -62,6 +65,8 @@ int run_model(const std::vector<std::string_view>& args) {
       named.emplace_back(v.substr(0, eq), v.substr(eq + 1));
     } else if (a == "--output-dir") {
       output_dir = value();
+    } else if (a == "--provider") {
+      load_options.providers = {value()};
     } else if (a == "--strict-shapes") {
       options.strict_shapes = true;
     } else if (a == "--repeat") {
@@ -84,7 +89,7 @@ int run_model(const std::vector<std::string_view>& args) {
   if (!named.empty() && !positional.empty()) usage("give inputs either by name (--input) or in order, not both");
 
   const auto t0 = std::chrono::steady_clock::now();
-  const Model model = Model::load(model_path);
+  const Model model = Model::load(model_path, load_options);
   const auto t1 = std::chrono::steady_clock::now();
   for (const std::string& line : model.shape_report()) std::fprintf(stderr, "kiln: note: %s\n", line.c_str());
 

@@ -1,0 +1,101 @@
+// The CPU providers and the copy kernel.
+#include <cstring>
+
+#include "engine/exec/frame_args.hpp"
+#include "engine/exec/provider.hpp"
+#include "kernels/cpu/fast.hpp"
+#include "kernels/reference/reference.hpp"
+
+namespace kiln::exec {
+namespace {
+
+using namespace args;
+
+bool supports_everything(const ir::Graph&, ir::NodeId) { return true; }
+kernels::Tensor identity_copy(const kernels::Tensor& t) { return t; }
+
+Kernel reference_kernel(const ir::Graph& g, ir::NodeId n) {
+  if (ir::is_kind(g, n, "kiln::copy")) return copy_kernel;
+  return find_kernel(ir::kind_str(g, n), ir::symbol_str(g, ir::node(g, n).overload));
+}
+
+// Fast kernels: each tries kernels/cpu and falls back to the reference kernel, which also
+// gives PyTorch's errors for the cases it refuses.
+void fast_linear(Frame& f, ir::NodeId n) {
+  kernels::Tensor out;
+  if (kernels::fast::linear(tensor(f, n, 0), tensor(f, n, 1), opt_tensor(f, n, 2), out)) return out_tensor(f, n, std::move(out));
+  find_kernel("aten::linear", "")(f, n);
+}
+
+void fast_softmax(Frame& f, ir::NodeId n) {
+  const kernels::Tensor& x = tensor(f, n, 0);
+  const std::int64_t rank = static_cast<std::int64_t>(x.dim());
+  const bool last = rank > 0 && (int_arg(f, n, 1) == -1 || int_arg(f, n, 1) == rank - 1);
+  const bool same_dtype = in(f, n, 2).kind == K::none || int_arg(f, n, 2) == 6;
+  kernels::Tensor out;
+  if (last && same_dtype && kernels::fast::softmax_lastdim(x, out)) return out_tensor(f, n, std::move(out));
+  find_kernel("aten::softmax", "int")(f, n);
+}
+
+void fast_layer_norm(Frame& f, ir::NodeId n) {
+  const kernels::Tensor& x = tensor(f, n, 0);
+  const std::vector<std::int64_t>& shape = ints_arg(f, n, 1);
+  bool trailing = shape.size() <= x.dim();
+  std::int64_t size = 1;
+  for (std::size_t i = 0; trailing && i < shape.size(); ++i) {
+    trailing = x.sizes[x.dim() - shape.size() + i] == shape[i];
+    size *= shape[i];
+  }
+  kernels::Tensor out;
+  if (trailing && kernels::fast::layer_norm(x, size, opt_tensor(f, n, 2), opt_tensor(f, n, 3), double_arg(f, n, 4), out))
+    return out_tensor(f, n, std::move(out));
+  find_kernel("aten::layer_norm", "")(f, n);
+}
+
+void fast_gelu(Frame& f, ir::NodeId n) {
+  const RtValue& mode = in(f, n, 1);
+  kernels::Tensor out;
+  if (mode.kind == K::str && (mode.s == "none" || mode.s == "tanh") &&
+      kernels::fast::gelu(tensor(f, n, 0), mode.s == "tanh", out))
+    return out_tensor(f, n, std::move(out));
+  find_kernel("aten::gelu", "")(f, n);
+}
+
+Kernel cpu_kernel(const ir::Graph& g, ir::NodeId n) {
+  const std::string_view kind = ir::kind_str(g, n);
+  if (kind == "aten::linear") return fast_linear;
+  if (kind == "aten::softmax") return fast_softmax;
+  if (kind == "aten::layer_norm") return fast_layer_norm;
+  if (kind == "aten::gelu") return fast_gelu;
+  return reference_kernel(g, n);
+}
+
+const Provider* provider_for_space(const Program& p, const std::string& space) {
+  for (const Provider* pr : p.providers)
+    if (space == pr->memory_space) return pr;
+  return nullptr;
+}
+
+}  // namespace
+
+void copy_kernel(Frame& f, ir::NodeId n) {
+  const ir::Node& node = node_of(f, n);
+  const std::string& from = std::get<std::string>(node.attrs.at(0).value);
+  const std::string& to = std::get<std::string>(node.attrs.at(1).value);
+  kernels::Tensor t = tensor(f, n, 0);
+  if (from != "host") t = provider_for_space(f.program, from)->to_host(t);
+  if (to != "host") t = provider_for_space(f.program, to)->to_space(t);
+  out_tensor(f, n, std::move(t));
+}
+
+const Provider& cpu_provider() {
+  static const Provider p{"cpu", "host", supports_everything, cpu_kernel, identity_copy, identity_copy};
+  return p;
+}
+
+const Provider& reference_provider() {
+  static const Provider p{"cpu-reference", "host", supports_everything, reference_kernel, identity_copy, identity_copy};
+  return p;
+}
+
+}  // namespace kiln::exec
