@@ -127,6 +127,7 @@ class Importer {
                                             const std::vector<std::pair<std::string, ValueId>>& kwargs,
                                             bool convert);
   std::optional<ValueId> coerce(ValueId v, const TypeSpec& t, bool convert);
+  bool convertible(ValueId v, const TypeSpec& t) const;
   ValueId default_value(const DefaultValue& d, const TypeSpec& t);
   Type return_type(const TypeSpec& t, const OpSchema& s, const std::vector<ValueId>& inputs) const;
   ValueId emit_binary(const ts::Expr& e, Env& env);
@@ -341,6 +342,17 @@ bool fits(const Type& vt, const TypeSpec& t) {
   return false;
 }
 
+// Whether coerce(v, t, true) succeeds, without making anything.
+bool Importer::convertible(ValueId v, const TypeSpec& t) const {
+  const Type& vt = ir::value(model_.graph, v).type;
+  if (fits(vt, t)) return true;
+  if (t.list && t.list_size == 1 && t.base == BaseType::int_ && vt.kind == TypeKind::int_) return true;
+  if (t.list || t.base != BaseType::float_ || vt.kind != TypeKind::int_) return false;
+  const ir::NodeId producer = ir::value(model_.graph, v).node;
+  return producer != ir::kNoNode && ir::is_kind(model_.graph, producer, "prim::Constant") &&
+         std::holds_alternative<std::int64_t>(ir::node(model_.graph, producer).attrs.at(0).value);
+}
+
 // The conversions TorchScript's matcher allows on a second try: an int constant where a
 // float is expected (`eps=1`), and a single int for an `int[1]` (`sum(x, 1)`).
 std::optional<ValueId> Importer::coerce(ValueId v, const TypeSpec& t, bool convert) {
@@ -398,6 +410,10 @@ std::optional<std::vector<ValueId>> Importer::match(const OpSchema& s, const std
     if (!convert) return std::nullopt;
   }
   if (convert) {
+    // Every argument must fit or convert before any conversion node is made, so that a
+    // failed overload leaves nothing in the graph.
+    for (std::size_t i = 0; i < s.args.size(); ++i)
+      if (bound[i] && !convertible(*bound[i], s.args[i].type)) return std::nullopt;
     for (std::size_t i = 0; i < s.args.size(); ++i) {
       if (!bound[i]) continue;
       const auto r = coerce(*bound[i], s.args[i].type, true);
