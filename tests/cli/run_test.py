@@ -181,6 +181,8 @@ def main():
            stderr_has=("kiln: error: %s:bert_tiny_2in/%s:8:12: unsupported op aten::save (not in kiln's op allowlist; "
                        "docs/ops.md lists what is)" % (bad, act),))
     expect("unknown op at run", run("run", bad, ids, mask), 1, stderr_has=("unsupported op aten::save",))
+    expect("unknown op in inspect's report", run("inspect", bad), 0,
+           stdout_has=("warning: kiln cannot run this program: bert_tiny_2in/%s:8:12: unsupported op aten::save" % act,))
     mb = "code/__torch__/transformers/models/bert/modeling_bert.py"
     bad = rewrite_code(bert, os.path.join(tmp, "const.pt"), mb, "CONSTANTS.c0", "CONSTANTS.c7")
     expect("constant out of range", run("inspect", "--graph", bad), 1,
