@@ -723,15 +723,8 @@ void Importer::emit_if(const ts::Stmt& s, Env& env) {
     ir::Block& tb = ir::block(model_.graph, then_b);
     tb.returns.push_back(*tv);
     ir::block(model_.graph, else_b).returns.push_back(*ev);
-    ir::Node& node = ir::node(model_.graph, n);
-    const ValueId out{static_cast<std::uint32_t>(model_.graph.values.size())};
-    ir::Value val;
-    val.node = n;
-    val.block = saved;
-    val.index = static_cast<std::uint32_t>(node.outputs.size());
-    val.name = unique_name(k.rfind("_", 0) == 0 ? std::string("_") + k : k);
-    model_.graph.values.push_back(std::move(val));
-    ir::node(model_.graph, n).outputs.push_back(out);
+    const ValueId out = ir::add_node_output(model_.graph, n, Type::make_none(),
+                                            unique_name(k.rfind("_", 0) == 0 ? std::string("_") + k : k));
     merge_branch_types(out, ir::value(model_.graph, *tv).type, ir::value(model_.graph, *ev).type);
     env[k] = out;
   }
@@ -789,16 +782,8 @@ void Importer::emit_loop(const ts::Stmt& s, Env& env) {
   }
   block_ = saved;
   for (std::size_t i = 0; i < carried.size(); ++i) {
-    const ValueId out{static_cast<std::uint32_t>(model_.graph.values.size())};
-    ir::Value val;
-    val.node = n;
-    val.block = saved;
-    val.index = static_cast<std::uint32_t>(i);
-    val.type = ir::value(model_.graph, std::get<ValueId>(env[carried[i]])).type;
-    val.name = unique_name(carried[i]);
-    model_.graph.values.push_back(std::move(val));
-    ir::node(model_.graph, n).outputs.push_back(out);
-    env[carried[i]] = out;
+    env[carried[i]] = ir::add_node_output(model_.graph, n, ir::value(model_.graph, std::get<ValueId>(env[carried[i]])).type,
+                                          unique_name(carried[i]));
   }
 }
 

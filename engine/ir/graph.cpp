@@ -123,6 +123,19 @@ ValueId append_constant(Graph& g, BlockId b, AttrValue v, Type type) {
   return node(g, n).outputs[0];
 }
 
+ValueId add_node_output(Graph& g, NodeId n, Type type, std::string name) {
+  const ValueId id{checked_size(g.values.size())};
+  Value v;
+  v.type = std::move(type);
+  v.name = std::move(name);
+  v.node = n;
+  v.block = node(g, n).owner;
+  v.index = checked_size(node(g, n).outputs.size());
+  g.values.push_back(std::move(v));
+  node(g, n).outputs.push_back(id);
+  return id;
+}
+
 BlockId add_block(Graph& g, NodeId n) {
   const BlockId id{checked_size(g.blocks.size())};
   Block b;

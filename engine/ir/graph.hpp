@@ -128,6 +128,9 @@ NodeId insert_node_before(Graph& g, NodeId before, std::string_view kind,
 // A prim::Constant at the end of `b` with attribute value=`v`; returns its output.
 ValueId append_constant(Graph& g, BlockId b, AttrValue v, Type type);
 
+// A new output of node `n` (an If or Loop grows one per merged variable), in n's block.
+ValueId add_node_output(Graph& g, NodeId n, Type type, std::string name = {});
+
 // A new empty block nested in node `n` (prim::If's then/else, prim::Loop's body).
 BlockId add_block(Graph& g, NodeId n);
 ValueId add_block_param(Graph& g, BlockId b, Type type, std::string name = {});
