@@ -7,25 +7,13 @@
 #include "kernels/cpu/intrinsics.hpp"
 
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/gemm_blocking.hpp"
 
 namespace kiln::kernels::cpu::avx2 {
 
 namespace {
 
 constexpr std::int64_t kMr = 6, kNr = 16, kKc = 256;
-
-std::int64_t min(std::int64_t a, std::int64_t b) { return a < b ? a : b; }
-
-// Panel p holds columns [p * kNr, p * kNr + kNr) of B^T as [k][kNr], zeros past n.
-void pack_b(const float* b, std::int64_t n, std::int64_t k, float* pack) {
-  for (std::int64_t j0 = 0; j0 < n; j0 += kNr) {
-    float* panel = pack + j0 * k;
-    for (std::int64_t j = 0; j < kNr; ++j) {
-      const float* row = j0 + j < n ? b + (j0 + j) * k : nullptr;
-      for (std::int64_t p = 0; p < k; ++p) panel[p * kNr + j] = row ? row[p] : 0.0f;
-    }
-  }
-}
 
 // c[R x 16] += a[R x kc] * panel[kc x 16]; a has row stride lda, c row stride ldc.
 template <int R>
@@ -78,37 +66,13 @@ void narrow_tile(std::int64_t rows, std::int64_t cols, const float* a, std::int6
   }
 }
 
-void init_c(const float* bias, float* c, std::int64_t m, std::int64_t n) {
-  for (std::int64_t i = 0; i < m; ++i) {
-    for (std::int64_t j = 0; j < n; ++j) c[i * n + j] = bias ? bias[j] : 0.0f;
-  }
-}
-
 }  // namespace
 
-std::int64_t gemm_pack_floats(std::int64_t n, std::int64_t k) { return (n + kNr - 1) / kNr * kNr * k; }
+std::int64_t gemm_pack_floats(std::int64_t n, std::int64_t k) { return packed_floats<kNr>(n, k); }
 
 void gemm_abt(const float* a, const float* b, const float* bias, float* c, std::int64_t m, std::int64_t n,
               std::int64_t k, float* pack) {
-  pack_b(b, n, k, pack);
-  init_c(bias, c, m, n);
-  for (std::int64_t k0 = 0; k0 < k; k0 += kKc) {
-    const std::int64_t kc = min(kKc, k - k0);
-    for (std::int64_t j0 = 0; j0 < n; j0 += kNr) {
-      const float* panel = pack + j0 * k + k0 * kNr;
-      const std::int64_t cols = min(kNr, n - j0);
-      for (std::int64_t i0 = 0; i0 < m; i0 += kMr) {
-        const std::int64_t rows = min(kMr, m - i0);
-        const float* ab = a + i0 * k + k0;
-        float* cb = c + i0 * n + j0;
-        if (cols == kNr) {
-          tile_rows(rows, ab, k, panel, kc, cb, n);
-        } else {
-          narrow_tile(rows, cols, ab, k, panel, kc, cb, n);
-        }
-      }
-    }
-  }
+  blocked_gemm<kMr, kNr, kKc>(a, b, bias, c, m, n, k, pack, tile_rows, narrow_tile);
 }
 
 }  // namespace kiln::kernels::cpu::avx2
