@@ -1,0 +1,350 @@
+#include "kernels/cpu/onednn_matmul.hpp"
+
+#include "kiln_config.h"
+
+#if KILN_HAVE_ONEDNN
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "kiln/error.hpp"
+#endif
+
+namespace kiln::kernels::onednn {
+
+#if KILN_HAVE_ONEDNN
+
+namespace {
+
+using Dims = std::vector<std::int64_t>;
+
+// One matmul operand as oneDNN sees it: dims and strides in elements, and the address of
+// element 0 (the view's offset already applied, so memory descriptors need none).
+struct Operand {
+  Dims dims, strides;
+  const std::byte* data = nullptr;
+};
+
+// A problem in oneDNN's terms: src [..., M, K] x weights [..., K, N] (+ bias) -> dst
+// [..., M, N], all of one rank; dst is a fresh contiguous tensor shaped `out_sizes` (which
+// may differ from `dst` in rank only: linear's leading dims are folded into M).
+struct Problem {
+  Operand src, wei, bias;
+  bool with_bias = false;
+  Dims dst;
+  Dims out_sizes;
+};
+
+// A float32 tensor with data, no zero-size dims, no negative strides, whose every element
+// lies inside its buffer (a view that reaches past its buffer is refused here rather than
+// handed to oneDNN).
+bool readable(const Tensor& t) {
+  if (t.dtype != DType::float32 || !t.buffer || !t.buffer->data) return false;
+  if (t.sizes.size() != t.strides.size() || t.offset < 0) return false;
+  std::int64_t reach = 0;  // the largest element offset from element 0
+  for (std::size_t d = 0; d < t.sizes.size(); ++d) {
+    if (t.sizes[d] <= 0 || t.strides[d] < 0) return false;
+    std::int64_t step = 0;
+    if (__builtin_mul_overflow(t.sizes[d] - 1, t.strides[d], &step) || __builtin_add_overflow(reach, step, &reach))
+      return false;
+  }
+  std::int64_t last = 0;
+  if (__builtin_add_overflow(t.offset, reach, &last)) return false;
+  return static_cast<std::uint64_t>(last) < t.buffer->size / sizeof(float);
+}
+
+// The element count of `sizes` when it fits int64 (and so dnnl_dim_t) in elements and in bytes.
+bool fits(const Dims& sizes) {
+  std::int64_t n = sizeof(float);
+  for (const std::int64_t s : sizes) {
+    if (s <= 0 || __builtin_mul_overflow(n, s, &n)) return false;
+  }
+  return true;
+}
+
+Operand operand_of(const Tensor& t, std::size_t rank) {
+  Operand o;
+  o.dims.assign(rank - t.dim(), 1);  // torch.matmul's implicit leading 1s
+  o.strides.assign(rank - t.dim(), 0);
+  o.dims.insert(o.dims.end(), t.sizes.begin(), t.sizes.end());
+  o.strides.insert(o.strides.end(), t.strides.begin(), t.strides.end());
+  o.data = t.bytes();
+  return o;
+}
+
+// A size-1 dim's stride is never applied, so it is free; oneDNN's GEMM-based matmul refuses
+// any zero stride, and its faster paths recognise layouts by exact strides. Keep a view's
+// own stride when it is positive (PyTorch-like views give the one a dense layout has) and
+// otherwise (padded or expanded dims) give the dim the outermost stride.
+void settle_unit_strides(Operand& o) {
+  std::int64_t extent = 1;
+  for (std::size_t d = 0; d < o.dims.size(); ++d) {
+    if (o.dims[d] > 1) extent = std::max(extent, o.dims[d] * o.strides[d]);
+  }
+  for (std::size_t d = 0; d < o.dims.size(); ++d) {
+    if (o.dims[d] == 1 && o.strides[d] <= 0) o.strides[d] = extent;
+  }
+}
+
+void settle_unit_strides(Problem& p) {
+  settle_unit_strides(p.src);
+  settle_unit_strides(p.wei);
+  if (p.with_bias) settle_unit_strides(p.bias);
+}
+
+// --- primitives, built once per signature ---
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// oneDNN fixes a primitive's thread count when it is created (the OpenMP runtime's
+// omp_get_max_threads() then) and runs with that many whatever the caller's setting is at
+// execution, so the count is part of the cache key. libgomp is loaded with libdnnl but kiln
+// does not link it itself, hence the lookup by name.
+int creation_threads() {
+  using MaxThreads = int (*)();
+  static const MaxThreads max_threads = []() -> MaxThreads {
+    if (dnnl_version()->cpu_runtime != DNNL_RUNTIME_OMP) return nullptr;
+    return reinterpret_cast<MaxThreads>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  }();
+  return max_threads ? max_threads() : 0;
+}
+
+using Key = std::vector<std::int64_t>;
+
+Key key_of(const Problem& p) {
+  Key key;
+  key.reserve(8 * p.dst.size() + 4);
+  key.push_back(creation_threads());
+  key.push_back(static_cast<std::int64_t>(p.dst.size()));
+  const auto add = [&key](const Dims& v) { key.insert(key.end(), v.begin(), v.end()); };
+  add(p.src.dims), add(p.src.strides), add(p.wei.dims), add(p.wei.strides), add(p.dst);
+  key.push_back(p.with_bias);
+  if (p.with_bias) add(p.bias.dims), add(p.bias.strides);
+  return key;
+}
+
+struct Compiled {
+  dnnl::matmul primitive;  // empty: oneDNN has no implementation for the problem
+  dnnl::memory::desc src, wei, bias, dst, scratchpad;
+  std::string implementation;
+};
+
+// Process-wide, bounded, least recently used out first. Entries are shared_ptrs so a
+// primitive evicted while another thread runs it stays alive until that run ends.
+class PrimitiveCache {
+ public:
+  static constexpr std::size_t kCapacity = 256;
+
+  std::shared_ptr<const Compiled> find(const Key& key) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = index_.find(key);
+    if (it == index_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second);
+    return it->second->second;
+  }
+
+  // Keeps an entry another thread inserted for the same key meanwhile; either is right.
+  std::shared_ptr<const Compiled> insert(const Key& key, std::shared_ptr<const Compiled> compiled) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (const auto it = index_.find(key); it != index_.end()) return it->second->second;
+    order_.emplace_front(key, std::move(compiled));
+    index_.emplace(key, order_.begin());
+    if (order_.size() > kCapacity) {
+      index_.erase(order_.back().first);
+      order_.pop_back();
+    }
+    return order_.front().second;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::list<std::pair<Key, std::shared_ptr<const Compiled>>> order_;  // most recent first
+  std::map<Key, std::list<std::pair<Key, std::shared_ptr<const Compiled>>>::iterator> index_;
+};
+
+PrimitiveCache& cache() {
+  static PrimitiveCache instance;
+  return instance;
+}
+
+dnnl::memory::desc desc_of(const Dims& dims, const Dims& strides) {
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+}
+
+// Null only after a transient failure (out of memory) that must not be remembered;
+// otherwise the entry, with an empty primitive when oneDNN refuses the problem.
+std::shared_ptr<const Compiled> compile(const Problem& p) {
+  auto c = std::make_shared<Compiled>();
+  try {
+    c->src = desc_of(p.src.dims, p.src.strides);
+    c->wei = desc_of(p.wei.dims, p.wei.strides);
+    c->dst = desc_of(p.dst, contiguous_strides(p.dst));
+    if (p.with_bias) c->bias = desc_of(p.bias.dims, p.bias.strides);
+    const dnnl::matmul::desc desc =
+        p.with_bias ? dnnl::matmul::desc(c->src, c->wei, c->bias, c->dst) : dnnl::matmul::desc(c->src, c->wei, c->dst);
+    dnnl::primitive_attr attr;
+    // Strict is 2.6's default, but ONEDNN_DEFAULT_FPMATH_MODE=BF16 in the environment would
+    // change the default; fixing it here keeps float32 inputs, products and sums float32.
+    attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
+    // The caller's scratchpad, allocated per execution: a library-managed one is shared
+    // between executions, which is safe for concurrent calls only in some oneDNN builds.
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine(), /*allow_empty=*/true);
+    if (!pd) return c;
+    c->scratchpad = pd.scratchpad_desc();
+    c->implementation = pd.impl_info_str();
+    c->primitive = dnnl::matmul(pd);
+  } catch (const dnnl::error& e) {
+    // invalid_arguments and unimplemented are properties of the problem, worth remembering.
+    if (e.status != dnnl_invalid_arguments && e.status != dnnl_unimplemented) return nullptr;
+    c->primitive = dnnl::matmul();
+    c->implementation.clear();
+  }
+  return c;
+}
+
+std::shared_ptr<const Compiled> compiled_for(const Problem& p) {
+  const Key key = key_of(p);
+  if (auto hit = cache().find(key)) return hit;
+  auto made = compile(p);  // outside the lock: creation takes a while, other shapes need not wait
+  if (!made) return nullptr;
+  return cache().insert(key, std::move(made));
+}
+
+void execute(const Compiled& c, const Problem& p, float* dst) {
+  const dnnl::engine& engine = cpu_engine();
+  const auto handle = [](const std::byte* data) { return const_cast<std::byte*>(data); };  // only read
+  try {
+    std::unordered_map<int, dnnl::memory> args;
+    args.emplace(DNNL_ARG_SRC, dnnl::memory(c.src, engine, handle(p.src.data)));
+    args.emplace(DNNL_ARG_WEIGHTS, dnnl::memory(c.wei, engine, handle(p.wei.data)));
+    if (p.with_bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(c.bias, engine, handle(p.bias.data)));
+    args.emplace(DNNL_ARG_DST, dnnl::memory(c.dst, engine, dst));
+    if (c.scratchpad.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(c.scratchpad, engine));
+    dnnl::stream stream(engine);  // cheap; one per call keeps threads apart
+    c.primitive.execute(stream, args);
+    stream.wait();
+  } catch (const dnnl::error& e) {
+    throw Error(ErrorKind::internal, "", "", std::string("oneDNN matmul failed: ") + e.what());
+  }
+}
+
+bool run(const Problem& p, Tensor& out) {
+  const std::shared_ptr<const Compiled> c = compiled_for(p);
+  if (!c || !c->primitive) return false;
+  Tensor result = Tensor::empty(DType::float32, p.out_sizes);
+  execute(*c, p, result.data<float>());
+  out = std::move(result);
+  return true;
+}
+
+std::optional<Problem> plan_linear(const Tensor& x, const Tensor& w, const Tensor* b) {
+  if (x.dim() < 1 || w.dim() != 2 || !readable(x) || !readable(w) || (b && !readable(*b))) return std::nullopt;
+  const std::int64_t k = x.sizes.back(), n = w.sizes[0];
+  if (w.sizes[1] != k) return std::nullopt;
+  if (b && (b->dim() != 1 || (b->sizes[0] != n && b->sizes[0] != 1))) return std::nullopt;
+  Problem p;
+  p.out_sizes = x.sizes;
+  p.out_sizes.back() = n;
+  if (!fits(p.out_sizes)) return std::nullopt;  // so the product of x's leading dims fits too
+  // Fold x's leading dims into M: they must step through memory as one dim does.
+  std::int64_t m = 1, m_stride = 0, expected = -1;
+  for (std::size_t d = x.dim() - 1; d-- > 0;) {
+    if (x.sizes[d] == 1) continue;
+    if (expected >= 0 && x.strides[d] != expected) return std::nullopt;
+    if (expected < 0) m_stride = x.strides[d];
+    m *= x.sizes[d];
+    expected = x.strides[d] * x.sizes[d];
+  }
+  p.src = {{m, k}, {m_stride, x.strides.back()}, x.bytes()};
+  // w [n, k] read as the weights [k, n] by swapping strides: no transposed copy.
+  p.wei = {{k, n}, {w.strides[1], w.strides[0]}, w.bytes()};
+  if (b) {
+    p.with_bias = true;
+    p.bias = {{1, b->sizes[0]}, {0, b->strides[0]}, b->bytes()};
+  }
+  p.dst = {m, n};
+  settle_unit_strides(p);
+  return p;
+}
+
+std::optional<Problem> plan_matmul(const Tensor& a, const Tensor& b) {
+  if (a.dim() < 2 || b.dim() < 2 || !readable(a) || !readable(b)) return std::nullopt;
+  const std::size_t rank = std::max(a.dim(), b.dim());
+  if (rank > DNNL_MAX_NDIMS) return std::nullopt;
+  Problem p;
+  p.src = operand_of(a, rank);
+  p.wei = operand_of(b, rank);
+  Dims& ad = p.src.dims;
+  Dims& bd = p.wei.dims;
+  if (ad[rank - 1] != bd[rank - 2]) return std::nullopt;
+  p.dst.resize(rank);
+  for (std::size_t d = 0; d + 2 < rank; ++d) {
+    if (ad[d] != bd[d] && ad[d] != 1 && bd[d] != 1) return std::nullopt;
+    p.dst[d] = std::max(ad[d], bd[d]);
+  }
+  p.dst[rank - 2] = ad[rank - 2];
+  p.dst[rank - 1] = bd[rank - 1];
+  if (!fits(p.dst)) return std::nullopt;
+  p.out_sizes = p.dst;
+  // An expanded batch dim (stride 0) is the same as a size-1 dim broadcast by oneDNN, which
+  // its fast paths take and a zero stride they do not; dst's dim must stay the larger of the
+  // two operands', so at most one side of a dim becomes 1.
+  for (std::size_t d = 0; d + 2 < rank; ++d) {
+    const bool a_expanded = ad[d] > 1 && p.src.strides[d] == 0;
+    const bool b_expanded = bd[d] > 1 && p.wei.strides[d] == 0;
+    if (a_expanded && bd[d] == p.dst[d]) {
+      ad[d] = 1;
+    } else if (b_expanded && ad[d] == p.dst[d]) {
+      bd[d] = 1;
+    }
+  }
+  settle_unit_strides(p);
+  return p;
+}
+
+}  // namespace
+
+bool available() { return true; }
+
+bool linear(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& out) {
+  std::optional<Problem> p = plan_linear(x, w, b);
+  return p && run(*p, out);
+}
+
+bool matmul(const Tensor& a, const Tensor& b, Tensor& out) {
+  std::optional<Problem> p = plan_matmul(a, b);
+  return p && run(*p, out);
+}
+
+std::string matmul_implementation(const Tensor& a, const Tensor& b) {
+  std::optional<Problem> p = plan_matmul(a, b);
+  if (!p) return "";
+  const std::shared_ptr<const Compiled> c = compiled_for(*p);
+  return c && c->primitive ? c->implementation : "";
+}
+
+#else  // !KILN_HAVE_ONEDNN
+
+bool available() { return false; }
+bool linear(const Tensor&, const Tensor&, const Tensor*, Tensor&) { return false; }
+bool matmul(const Tensor&, const Tensor&, Tensor&) { return false; }
+std::string matmul_implementation(const Tensor&, const Tensor&) { return ""; }
+
+#endif
+
+}  // namespace kiln::kernels::onednn

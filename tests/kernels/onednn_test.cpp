@@ -1,0 +1,274 @@
+// oneDNN's linear and matmul (kernels/cpu/onednn_matmul.hpp) against the reference
+// kernels, on odd sizes, on transposed, permuted and expanded views (read in place), with
+// broadcast batch dims, and from several threads at once. Skipped when kiln was built
+// without oneDNN (the sanitizer builds).
+//
+// Tolerance: the float dot-product bound fast_test.cpp uses (Higham 3.1): |got - exact| <=
+// gamma_(k+2) * (|a| @ |b| + |bias|) + u |ref| per element, u = 2^-24, whatever order and
+// blocking oneDNN sums in, as long as it sums in float32 (a bf16 or tf32 product would
+// exceed it: their u is 2^-8 or 2^-11).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "kernels/cpu/onednn_matmul.hpp"
+#include "kernels/reference/reference.hpp"
+#include "kernels/tensor.hpp"
+
+namespace onednn = kiln::kernels::onednn;
+namespace ref = kiln::kernels::ref;
+using kiln::DType;
+using kiln::kernels::Tensor;
+using Sizes = std::vector<std::int64_t>;
+
+namespace {
+
+// Uniform values in [lo, hi), the same on every platform (as fast_test.cpp's).
+Tensor random_f32(Sizes sizes, std::uint64_t seed, double lo = -2, double hi = 2) {
+  Tensor t = Tensor::empty(DType::float32, std::move(sizes));
+  std::uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+  float* p = t.data<float>();
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    p[i] = static_cast<float>(lo + static_cast<double>(s >> 11) / 0x1p53 * (hi - lo));
+  }
+  return t;
+}
+
+Tensor abs_of(const Tensor& t) { return ref::unary(ref::UnaryOp::abs, t, DType::float32); }
+
+// `got` against `expected` within the bound above; `magnitude` is |a| @ |b| (+ |bias|).
+void check_bound(const Tensor& got, const Tensor& expected, const Tensor& magnitude, std::int64_t k,
+                 const std::string& label) {
+  REQUIRE(got.sizes == expected.sizes);
+  REQUIRE(got.is_contiguous());
+  const double u = 0x1p-24, n = static_cast<double>(k);
+  const double gamma = (n + 2) * u / (1 - (n + 2) * u);  // n + 2: magnitude itself is rounded
+  const float *g = got.data<const float>(), *e = expected.data<const float>(), *s = magnitude.data<const float>();
+  std::int64_t bad = 0, first = -1;
+  for (std::int64_t i = 0; i < got.numel(); ++i) {
+    if (!(std::fabs(static_cast<double>(g[i]) - e[i]) <= gamma * s[i] + u * std::fabs(e[i])) && bad++ == 0) first = i;
+  }
+  INFO(label);
+  INFO("first bad element ", first, ": got ", first >= 0 ? g[first] : 0.0f, ", expected ",
+       first >= 0 ? e[first] : 0.0f);
+  CHECK(bad == 0);
+}
+
+void check_linear(const Tensor& x, const Tensor& w, const Tensor* b) {
+  Tensor out;
+  const std::string label = "linear x " + kiln::kernels::shape_string(x.sizes) + " w " +
+                            kiln::kernels::shape_string(w.sizes) + (b ? " with bias" : "");
+  INFO(label);
+  REQUIRE(onednn::linear(x, w, b, out));
+  const Tensor abs_b = b ? abs_of(*b) : Tensor{};
+  check_bound(out, ref::linear(x, w, b), ref::linear(abs_of(x), abs_of(w), b ? &abs_b : nullptr), x.sizes.back(),
+              label);
+}
+
+void check_matmul(const Tensor& a, const Tensor& b, const std::string& what) {
+  Tensor out;
+  const std::string label =
+      what + ": " + kiln::kernels::shape_string(a.sizes) + " @ " + kiln::kernels::shape_string(b.sizes);
+  INFO(label);
+  REQUIRE(onednn::matmul(a, b, out));
+  check_bound(out, ref::matmul(a, b), ref::matmul(abs_of(a), abs_of(b)), a.sizes.back(), label);
+}
+
+bool bitwise_equal(const Tensor& x, const Tensor& y) {
+  return x.sizes == y.sizes &&
+         std::memcmp(x.data<const float>(), y.data<const float>(), static_cast<std::size_t>(x.numel()) * 4) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("onednn: linear against the reference on odd shapes") {
+  if (!onednn::available()) {
+    MESSAGE("built without oneDNN: skipped");
+    return;
+  }
+  const Sizes sizes = {1, 3, 17, 64, 129};
+  std::uint64_t seed = 1;
+  for (const std::int64_t m : sizes) {
+    for (const std::int64_t n : sizes) {
+      for (const std::int64_t k : sizes) {
+        const Tensor x = random_f32({m, k}, ++seed), w = random_f32({n, k}, ++seed), b = random_f32({n}, ++seed);
+        check_linear(x, w, nullptr);
+        check_linear(x, w, &b);
+      }
+    }
+  }
+}
+
+TEST_CASE("onednn: linear with leading dims, views and a broadcast bias") {
+  if (!onednn::available()) {
+    MESSAGE("built without oneDNN: skipped");
+    return;
+  }
+  const Tensor w = random_f32({33, 17}, 1), b = random_f32({33}, 2), b1 = random_f32({1}, 3);
+  check_linear(random_f32({2, 7, 17}, 4), w, &b);     // 3-D x
+  check_linear(random_f32({2, 1, 3, 17}, 5), w, &b);  // 4-D with a size-1 dim
+  check_linear(random_f32({17}, 6), w, &b);           // 1-D x gives [n]
+  check_linear(random_f32({5, 17}, 7), w, &b1);       // a 1-element bias broadcasts
+  // A weight stored [k, n] and transposed (a view); x's last dim strided (sliced).
+  check_linear(random_f32({4, 17}, 8), ref::transpose(random_f32({17, 33}, 9), 0, 1), &b);
+  check_linear(ref::slice(random_f32({4, 34}, 10), 1, 0, std::nullopt, 2), w, nullptr);
+  // Leading dims that fold into one though x is not contiguous: rows padded to 34 floats.
+  check_linear(ref::slice(random_f32({3, 8, 34}, 11), 2, 0, 17, 1), w, &b);
+  // BERT-base's feed-forward sizes at a short sequence.
+  check_linear(random_f32({2, 8, 384}, 12, -3, 5), random_f32({1536, 384}, 13, -0.1, 0.1), nullptr);
+  const Tensor big_b = random_f32({1536}, 14);
+  check_linear(random_f32({16, 384}, 15, -3, 5), random_f32({1536, 384}, 16, -0.1, 0.1), &big_b);
+}
+
+TEST_CASE("onednn: batched matmul on contiguous, transposed and permuted operands") {
+  if (!onednn::available()) {
+    MESSAGE("built without oneDNN: skipped");
+    return;
+  }
+  const Sizes sizes = {1, 3, 17, 64, 129};
+  std::uint64_t seed = 100;
+  for (const std::int64_t m : sizes) {
+    for (const std::int64_t n : {std::int64_t{1}, std::int64_t{17}, std::int64_t{129}}) {
+      for (const std::int64_t k : {std::int64_t{3}, std::int64_t{64}}) {
+        seed += 10;
+        check_matmul(random_f32({m, k}, seed + 1), random_f32({k, n}, seed + 2), "2-D");
+        const Tensor a = random_f32({2, 3, m, k}, seed + 3);
+        check_matmul(a, random_f32({2, 3, k, n}, seed + 4), "4-D contiguous");
+        // b^T as a view of a [.., n, k] tensor, as in q @ k.transpose(-1, -2).
+        const Tensor bt = ref::transpose(random_f32({2, 3, n, k}, seed + 5), -1, -2);
+        check_matmul(a, bt, "4-D with a transposed b");
+        // a as the heads view of [batch, seq, heads, head_dim], as BERT's q.
+        const Tensor ap = ref::permute(random_f32({2, m, 3, k}, seed + 6), {0, 2, 1, 3});
+        check_matmul(ap, bt, "4-D with a permuted a and a transposed b");
+        check_matmul(ap, ref::permute(random_f32({2, k, 3, n}, seed + 7), {0, 2, 1, 3}), "4-D, both permuted");
+      }
+    }
+  }
+}
+
+TEST_CASE("onednn: BERT's attention products read their views in place") {
+  if (!onednn::available()) {
+    MESSAGE("built without oneDNN: skipped");
+    return;
+  }
+  // [batch, seq, heads, head_dim] -> [batch, heads, seq, head_dim], as BERT's transpose_for_scores.
+  const std::int64_t batch = 2, seq = 33, heads = 4, dim = 16;
+  const Tensor q = ref::permute(random_f32({batch, seq, heads, dim}, 1), {0, 2, 1, 3});
+  const Tensor k = ref::permute(random_f32({batch, seq, heads, dim}, 2), {0, 2, 1, 3});
+  const Tensor v = ref::permute(random_f32({batch, seq, heads, dim}, 3), {0, 2, 1, 3});
+  const Tensor kt = ref::transpose(k, -1, -2);
+  const Tensor probs = random_f32({batch, heads, seq, seq}, 4, 0, 1);
+  check_matmul(q, kt, "scores");
+  check_matmul(probs, v, "context");
+  for (const auto& [a, b] : {std::pair{q, kt}, std::pair{probs, v}}) {
+    const std::string impl = onednn::matmul_implementation(a, b);
+    MESSAGE("oneDNN runs ", kiln::kernels::shape_string(a.sizes), " @ ", kiln::kernels::shape_string(b.sizes),
+            " with ", impl);
+    CHECK(!impl.empty());
+    CHECK(impl.rfind("ref", 0) != 0);  // not oneDNN's slow reference code
+  }
+}
+
+TEST_CASE("onednn: matmul broadcasts batch dims") {
+  if (!onednn::available()) {
+    MESSAGE("built without oneDNN: skipped");
+    return;
+  }
+  check_matmul(random_f32({2, 1, 5, 7}, 1), random_f32({3, 7, 4}, 2), "[2, 1] with [3]");
+  check_matmul(random_f32({5, 7}, 3), random_f32({4, 2, 7, 9}, 4), "2-D a against 4-D b");
+  check_matmul(random_f32({4, 2, 5, 7}, 5), random_f32({7, 9}, 6), "4-D a against 2-D b");
+  check_matmul(random_f32({3, 1, 5, 7}, 7), random_f32({1, 2, 7, 9}, 8), "[3, 1] with [1, 2]");
+  // Expanded views (stride 0): the same values as a size-1 dim, given to oneDNN as one.
+  const Tensor ae = ref::expand(random_f32({1, 1, 5, 7}, 9), {2, 3, 5, 7});
+  check_matmul(ae, random_f32({2, 3, 7, 4}, 10), "expanded a");
+  check_matmul(random_f32({2, 3, 5, 7}, 11), ref::expand(random_f32({2, 1, 7, 4}, 12), {2, 3, 7, 4}), "expanded b");
+  check_matmul(ae, ref::expand(random_f32({7, 4}, 13), {2, 3, 7, 4}), "both expanded");
+  // An expanded dim against a size-1 one stays a zero stride: oneDNN may run it or refuse it.
+  Tensor out;
+  const Tensor b1 = random_f32({1, 1, 7, 4}, 14);
+  if (onednn::matmul(ae, b1, out)) {
+    check_bound(out, ref::matmul(ae, b1), ref::matmul(abs_of(ae), abs_of(b1)), 7, "expanded a against size 1");
+  }
+}
+
+TEST_CASE("onednn: what linear and matmul refuse") {
+  const Tensor x = random_f32({4, 8}, 1), w = random_f32({5, 8}, 2), b = random_f32({5}, 3);
+  Tensor out;
+  CHECK_FALSE(onednn::linear(ref::cast(x, DType::float64), ref::cast(w, DType::float64), nullptr, out));
+  CHECK_FALSE(onednn::linear(x, random_f32({5, 7}, 4), nullptr, out));  // k mismatch
+  const Tensor wrong_bias = random_f32({4}, 5), bias_2d = random_f32({1, 5}, 6);
+  CHECK_FALSE(onednn::linear(x, w, &wrong_bias, out));
+  CHECK_FALSE(onednn::linear(x, w, &bias_2d, out));
+  CHECK_FALSE(onednn::linear(Tensor::empty(DType::float32, {0, 8}), w, nullptr, out));
+  CHECK_FALSE(onednn::linear(x, random_f32({8}, 7), nullptr, out));  // 1-D weight
+  CHECK_FALSE(onednn::linear(Tensor::scalar(DType::float32, 1.0), w, nullptr, out));
+  // Leading dims that do not fold into one (a permuted 3-D x).
+  CHECK_FALSE(onednn::linear(ref::permute(random_f32({3, 4, 8}, 8), {1, 0, 2}), w, nullptr, out));
+
+  const Tensor a = random_f32({2, 3, 4}, 9), m = random_f32({2, 4, 5}, 10);
+  CHECK_FALSE(onednn::matmul(ref::cast(a, DType::float64), ref::cast(m, DType::float64), out));
+  CHECK_FALSE(onednn::matmul(random_f32({4}, 11), m, out));  // rank 1: the caller's
+  CHECK_FALSE(onednn::matmul(a, random_f32({4}, 12), out));
+  CHECK_FALSE(onednn::matmul(Tensor::empty(DType::float32, {2, 0, 4}), m, out));
+  CHECK_FALSE(onednn::matmul(Tensor::empty(DType::float32, {2, 3, 0}), Tensor::empty(DType::float32, {2, 0, 5}), out));
+  CHECK_FALSE(onednn::matmul(a, random_f32({2, 3, 5}, 13), out));     // k mismatch
+  CHECK_FALSE(onednn::matmul(a, random_f32({3, 4, 5}, 14), out));     // batch 2 against 3
+  Tensor no_buffer = a;
+  no_buffer.buffer = nullptr;
+  CHECK_FALSE(onednn::matmul(no_buffer, m, out));
+  Tensor past_end = a;  // a view reaching past its buffer
+  past_end.offset = 1;
+  CHECK_FALSE(onednn::matmul(past_end, m, out));
+  CHECK(out.buffer == nullptr);  // untouched
+
+  if (!onednn::available()) {
+    CHECK_FALSE(onednn::linear(x, w, &b, out));
+    CHECK_FALSE(onednn::matmul(a, m, out));
+    CHECK(onednn::matmul_implementation(a, m).empty());
+    MESSAGE("built without oneDNN: every call refused");
+    return;
+  }
+  CHECK(onednn::linear(x, w, &b, out));
+  CHECK(out.sizes == Sizes{4, 5});
+  CHECK(onednn::matmul(a, m, out));
+  CHECK(out.sizes == Sizes{2, 3, 5});
+}
+
+TEST_CASE("onednn: concurrent calls give bitwise-equal results") {
+  if (!onednn::available()) {
+    MESSAGE("built without oneDNN: skipped");
+    return;
+  }
+  const Tensor q = ref::permute(random_f32({2, 65, 4, 32}, 1), {0, 2, 1, 3});
+  const Tensor kt = ref::transpose(ref::permute(random_f32({2, 65, 4, 32}, 2), {0, 2, 1, 3}), -1, -2);
+  const Tensor x = random_f32({65, 128}, 3), w = random_f32({96, 128}, 4), b = random_f32({96}, 5);
+  constexpr int kThreads = 4, kRounds = 20;
+  std::vector<Tensor> scores(kThreads * kRounds), projected(kThreads * kRounds);
+  std::vector<int> failures(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Every thread starts with the same OpenMP settings, so each builds (or finds) the same
+      // primitives; what is checked is that running them at once changes no bit.
+      for (int r = 0; r < kRounds; ++r) {
+        const int i = t * kRounds + r;
+        if (!onednn::matmul(q, kt, scores[i]) || !onednn::linear(x, w, &b, projected[i])) ++failures[t];
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) REQUIRE(failures[t] == 0);
+  for (int i = 1; i < kThreads * kRounds; ++i) {
+    CHECK(bitwise_equal(scores[i], scores[0]));
+    CHECK(bitwise_equal(projected[i], projected[0]));
+  }
+  check_bound(scores[0], ref::matmul(q, kt), ref::matmul(abs_of(q), abs_of(kt)), 32, "scores");
+}
