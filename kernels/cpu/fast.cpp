@@ -1,11 +1,14 @@
 #include "kernels/cpu/fast.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
+#include <utility>
 
 #include "kernels/cpu/gelu.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/layer_norm.hpp"
+#include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/softmax.hpp"
 
 namespace kiln::kernels::fast {
@@ -43,19 +46,110 @@ bool usable_affine(const Tensor* t, std::int64_t n) { return !t || (dense_f32(*t
 
 const float* data_or_null(const Tensor* t) { return t ? t->data<const float>() : nullptr; }
 
-void run_gemm(Isa isa, const float* a, const float* b, const float* bias, float* c, std::int64_t m, std::int64_t n,
-              std::int64_t k) {
+// Work below these sizes runs on the calling thread: waking a thread costs some
+// microseconds, so a range should take at least that long.
+constexpr std::int64_t kGemmMacsPerRange = std::int64_t{1} << 18;  // multiply-adds
+constexpr std::int64_t kRowElementsPerRange = std::int64_t{1} << 14;  // softmax, layer_norm
+constexpr std::int64_t kGeluElementsPerRange = std::int64_t{1} << 12;  // libm erf/tanh each
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+// Per-thread scratch that grows and is kept: the GEMM's packed B (`pack`) and a column
+// block of C (`block`). Fresh multi-megabyte buffers on every call cost a page fault per 4
+// KiB (about as much as the packing itself, more in a VM); the price is each thread keeping
+// its largest packed B (9 MiB for BERT-base's 3072 x 768 weights) until it exits.
+// Uninitialized: each user writes before it reads.
+class Scratch {
+ public:
+  float* get(std::int64_t floats) {
+    if (floats > size_) {
+      data_.reset();  // free first: the old and new buffers need not coexist
+      data_.reset(new float[static_cast<std::size_t>(floats)]);
+      size_ = floats;
+    }
+    return data_.get();
+  }
+
+ private:
+  std::unique_ptr<float[]> data_;
+  std::int64_t size_ = 0;
+};
+
+thread_local Scratch t_pack, t_block;
+
+// One ISA's single-threaded GEMM on a block of C: c = a * b^T + bias with ldc == n.
+void gemm_block(Isa isa, const float* a, const float* b, const float* bias, float* c, std::int64_t m, std::int64_t n,
+                std::int64_t k) {
   switch (isa) {
     case Isa::avx512: {
-      const auto pack = std::make_unique<float[]>(static_cast<std::size_t>(cpu::avx512::gemm_pack_floats(n, k)));
-      return cpu::avx512::gemm_abt(a, b, bias, c, m, n, k, pack.get());
+      float* pack = t_pack.get(cpu::avx512::gemm_pack_floats(n, k));
+      return cpu::avx512::gemm_abt(a, b, bias, c, m, n, k, pack);
     }
     case Isa::avx2: {
-      const auto pack = std::make_unique<float[]>(static_cast<std::size_t>(cpu::avx2::gemm_pack_floats(n, k)));
-      return cpu::avx2::gemm_abt(a, b, bias, c, m, n, k, pack.get());
+      float* pack = t_pack.get(cpu::avx2::gemm_pack_floats(n, k));
+      return cpu::avx2::gemm_abt(a, b, bias, c, m, n, k, pack);
     }
     case Isa::scalar: return cpu::scalar::gemm_abt(a, b, bias, c, m, n, k);
   }
+}
+
+// The register tile of each ISA's microkernel (kMr and kNr in gemm_<isa>.cpp): threads get
+// row and column blocks of C in multiples of these, so that no block starts a partial
+// tile. Only for speed: any split gives the same bits, since each element of C is the same
+// FMA chain over k whatever tile it sits in.
+std::int64_t tile_rows(Isa isa) { return isa == Isa::avx512 ? 8 : isa == Isa::avx2 ? 6 : 1; }
+std::int64_t tile_cols(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return cpu::avx512::gemm_pack_floats(1, 1);
+    case Isa::avx2: return cpu::avx2::gemm_pack_floats(1, 1);
+    case Isa::scalar: return 1;
+  }
+  return 1;
+}
+
+// [begin, end) of group g of `groups` near-equal groups of `blocks` blocks of `size`,
+// clipped to `limit`.
+std::pair<std::int64_t, std::int64_t> group_span(std::int64_t g, std::int64_t groups, std::int64_t blocks,
+                                                 std::int64_t size, std::int64_t limit) {
+  return {std::min(limit, g * blocks / groups * size), std::min(limit, (g + 1) * blocks / groups * size)};
+}
+
+// C = A * B^T + bias over max_threads(): C cut into a grid of row groups x column groups,
+// one cell per thread, each cell at least kGemmMacsPerRange multiply-adds. The GEMM packs
+// the B columns it uses on every call (about as long as a hundred rows of A take to
+// multiply with them), so columns are split first, each thread packing only its own;
+// splitting rows would have every thread pack the same columns again. Rows get the threads
+// that column panels cannot use. A cell narrower than C is computed into a per-thread
+// [rows, cols] buffer and copied out, since the GEMM's ldc is its own n.
+void run_gemm(Isa isa, const float* a, const float* b, const float* bias, float* c, std::int64_t m, std::int64_t n,
+              std::int64_t k) {
+  const std::int64_t mr = tile_rows(isa), nr = tile_cols(isa);
+  const std::int64_t row_blocks = ceil_div(m, mr), col_blocks = ceil_div(n, nr);
+  const std::int64_t cells = std::min<std::int64_t>(cpu::max_threads(), m * n * k / kGemmMacsPerRange);
+  if (cells <= 1) return gemm_block(isa, a, b, bias, c, m, n, k);
+  const std::int64_t col_groups = std::min(cells, col_blocks);
+  const std::int64_t row_groups = std::min(cells / col_groups, row_blocks);
+  cpu::parallel_for(row_groups * col_groups, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t cell = begin; cell < end; ++cell) {
+      const auto [i0, i1] = group_span(cell / col_groups, row_groups, row_blocks, mr, m);
+      const auto [j0, j1] = group_span(cell % col_groups, col_groups, col_blocks, nr, n);
+      const std::int64_t rows = i1 - i0, cols = j1 - j0;
+      if (cols == n) {
+        gemm_block(isa, a + i0 * k, b, bias, c + i0 * n, rows, n, k);
+        continue;
+      }
+      float* block = t_block.get(rows * cols);
+      gemm_block(isa, a + i0 * k, b + j0 * k, bias ? bias + j0 : nullptr, block, rows, cols, k);
+      for (std::int64_t i = 0; i < rows; ++i) std::copy_n(block + i * cols, cols, c + (i0 + i) * n + j0);
+    }
+  });
+}
+
+// Rows [0, rows) of a row-wise kernel over max_threads(), each range at least
+// kRowElementsPerRange elements.
+template <class F>
+void for_rows(std::int64_t rows, std::int64_t n, F&& f) {
+  cpu::parallel_for(rows, ceil_div(kRowElementsPerRange, n), f);
 }
 
 }  // namespace
@@ -79,11 +173,15 @@ bool softmax_lastdim(const Tensor& x, Tensor& out, Isa isa) {
   Tensor result = Tensor::empty(DType::float32, x.sizes);
   const float* in = x.data<const float>();
   float* y = result.data<float>();
-  switch (isa) {
-    case Isa::avx512: cpu::avx512::softmax_rows(in, y, rows, n); break;
-    case Isa::avx2: cpu::avx2::softmax_rows(in, y, rows, n); break;
-    case Isa::scalar: cpu::scalar::softmax_rows(in, y, rows, n); break;
-  }
+  for_rows(rows, n, [&](std::int64_t r0, std::int64_t r1) {
+    const float* xr = in + r0 * n;
+    float* yr = y + r0 * n;
+    switch (isa) {
+      case Isa::avx512: return cpu::avx512::softmax_rows(xr, yr, r1 - r0, n);
+      case Isa::avx2: return cpu::avx2::softmax_rows(xr, yr, r1 - r0, n);
+      case Isa::scalar: return cpu::scalar::softmax_rows(xr, yr, r1 - r0, n);
+    }
+  });
   out = std::move(result);
   return true;
 }
@@ -98,11 +196,15 @@ bool layer_norm(const Tensor& x, std::int64_t normalized_size, const Tensor* w, 
   const float* in = x.data<const float>();
   const float *wp = data_or_null(w), *bp = data_or_null(b);
   float* y = result.data<float>();
-  switch (isa) {
-    case Isa::avx512: cpu::avx512::layer_norm_rows(in, wp, bp, y, rows, n, eps); break;
-    case Isa::avx2: cpu::avx2::layer_norm_rows(in, wp, bp, y, rows, n, eps); break;
-    case Isa::scalar: cpu::scalar::layer_norm_rows(in, wp, bp, y, rows, n, eps); break;
-  }
+  for_rows(rows, n, [&](std::int64_t r0, std::int64_t r1) {
+    const float* xr = in + r0 * n;
+    float* yr = y + r0 * n;
+    switch (isa) {
+      case Isa::avx512: return cpu::avx512::layer_norm_rows(xr, wp, bp, yr, r1 - r0, n, eps);
+      case Isa::avx2: return cpu::avx2::layer_norm_rows(xr, wp, bp, yr, r1 - r0, n, eps);
+      case Isa::scalar: return cpu::scalar::layer_norm_rows(xr, wp, bp, yr, r1 - r0, n, eps);
+    }
+  });
   out = std::move(result);
   return true;
 }
@@ -110,7 +212,11 @@ bool layer_norm(const Tensor& x, std::int64_t normalized_size, const Tensor* w, 
 bool gelu(const Tensor& x, bool tanh_approx, Tensor& out, Isa) {
   if (!usable(x)) return false;
   Tensor result = Tensor::empty(DType::float32, x.sizes);
-  cpu::gelu(x.data<const float>(), result.data<float>(), x.numel(), tanh_approx);
+  const float* in = x.data<const float>();
+  float* y = result.data<float>();
+  cpu::parallel_for(x.numel(), kGeluElementsPerRange, [&](std::int64_t begin, std::int64_t end) {
+    cpu::gelu(in + begin, y + begin, end - begin, tanh_approx);
+  });
   out = std::move(result);
   return true;
 }

@@ -10,6 +10,11 @@
 // (std::vector, std::min, Eigen) instantiated under -mavx512f would be a weak symbol the
 // linker may pick for every caller, and run AVX-512 code on a CPU without it. Memory
 // they need (gemm's packed panels) is allocated here, in baseline code.
+//
+// Each entry point uses up to cpu::max_threads() threads (kernels/cpu/parallel.hpp),
+// split over independent outputs only (rows; for linear, row or column blocks of the
+// output), so results are bitwise the same for every thread count. Small tensors run on
+// the calling thread.
 #pragma once
 
 #include <cstdint>

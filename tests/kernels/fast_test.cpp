@@ -5,6 +5,8 @@
 // Tolerances:
 // - softmax, layer_norm, gelu: 1e-6 absolute or 2e-6 relative. They compute in double
 //   (layer_norm, gelu, softmax's sum) or with a ~1 ulp float exp, so they sit well inside.
+// - every kernel: bitwise the same output for 1, 2, 3 and 4 threads (they split independent
+//   outputs only), on sizes big enough to be split.
 // - linear: the classic rounding bound for a float dot product (Higham, Accuracy and
 //   Stability of Numerical Algorithms, 3.1): any order of summation, with or without FMA,
 //   gives |fast - exact| <= gamma_(k+1) * (sum_p |a_ip * b_jp| + |bias_j|), gamma_n =
@@ -15,11 +17,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/fast.hpp"
 #include "kernels/cpu/isa.hpp"
+#include "kernels/cpu/parallel.hpp"
 #include "kernels/reference/reference.hpp"
 #include "kernels/tensor.hpp"
 #include "kiln/error.hpp"
@@ -285,4 +290,83 @@ TEST_CASE("fast: softmax refuses what it does not handle") {
   CHECK_FALSE(fast::softmax_lastdim(ref::transpose(random_f32({3, 4}, 1), 0, 1), out));
   CHECK_FALSE(fast::softmax_lastdim(Tensor::empty(DType::float32, {3, 0}), out));
   CHECK_FALSE(fast::softmax_lastdim(Tensor::scalar(DType::float32, 1.0), out));
+}
+
+namespace {
+
+// `run` (one fast kernel call) under ThreadScope(1) to (4): every result bitwise equal to the
+// single-thread one.
+void check_thread_counts(const std::string& label, const std::function<Tensor()>& run) {
+  Tensor one;
+  {
+    const cpu::ThreadScope scope(1);
+    one = run();
+  }
+  for (const int threads : {2, 3, 4}) {
+    const cpu::ThreadScope scope(threads);
+    const Tensor got = run();
+    INFO(label, " with ", threads, " threads");
+    REQUIRE(got.sizes == one.sizes);
+    CHECK(std::memcmp(got.data<const float>(), one.data<const float>(),
+                      static_cast<std::size_t>(one.numel()) * sizeof(float)) == 0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fast: every kernel gives the same bits for 1 to 4 threads") {
+  // Shapes big enough to split; M, N, K off the tiles. Linear cuts C into row groups x column
+  // groups: columns only (many column panels), rows only (one panel at AVX-512), both.
+  struct LinearShape {
+    Sizes x;
+    std::int64_t n;
+  };
+  const std::vector<LinearShape> linear_shapes = {
+      {{131, 67}, 97},   {{5, 259}, 1001},    {{3, 130}, 2053}, {{67, 129}, 193},
+      {{301, 259}, 29},  {{517, 130}, 45},    {{3, 11, 300}, 181}, {{1, 513}, 1535},
+  };
+  const std::vector<Sizes> row_shapes = {{37, 1031}, {3, 5, 4099}, {1001, 33}, {2, 20000}};
+  for (const Isa isa : cpu::available_isas()) {
+    std::uint64_t seed = 5000;
+    for (const LinearShape& s : linear_shapes) {
+      const Tensor x = random_f32(s.x, ++seed), w = random_f32({s.n, s.x.back()}, ++seed, -0.5, 0.5);
+      const Tensor b = random_f32({s.n}, ++seed);
+      for (const bool with_bias : {false, true}) {
+        check_thread_counts(shape_label("linear", isa, {x.numel() / x.sizes.back(), s.n, x.sizes.back()}), [&] {
+          Tensor out;
+          REQUIRE(fast::linear(x, w, with_bias ? &b : nullptr, out, isa));
+          return out;
+        });
+      }
+    }
+    for (const Sizes& sizes : row_shapes) {
+      const std::int64_t n = sizes.back();
+      const Tensor x = random_f32(sizes, ++seed, -6, 6);
+      const Tensor w = random_f32({n}, ++seed, 0.5, 1.5), b = random_f32({n}, ++seed);
+      check_thread_counts(shape_label("softmax", isa, sizes), [&] {
+        Tensor out;
+        REQUIRE(fast::softmax_lastdim(x, out, isa));
+        return out;
+      });
+      check_thread_counts(shape_label("layer_norm", isa, sizes), [&] {
+        Tensor out;
+        REQUIRE(fast::layer_norm(x, n, &w, &b, 1e-5, out, isa));
+        return out;
+      });
+      for (const bool tanh_approx : {false, true}) {
+        check_thread_counts(shape_label(tanh_approx ? "gelu_tanh" : "gelu_erf", isa, sizes), [&] {
+          Tensor out;
+          REQUIRE(fast::gelu(x, tanh_approx, out, isa));
+          return out;
+        });
+      }
+    }
+    // Multi-threaded results are also right, not only self-consistent.
+    const cpu::ThreadScope scope(3);
+    const Tensor x = random_f32({67, 129}, ++seed), w = random_f32({193, 129}, ++seed), b = random_f32({193}, ++seed);
+    check_linear(isa, x, w, &b);
+    const Tensor xs = random_f32({5, 259}, ++seed), ws = random_f32({1001, 259}, ++seed);
+    check_linear(isa, xs, ws, nullptr);
+    check_softmax(isa, random_f32({37, 1031}, ++seed, -10, 10));
+  }
 }
