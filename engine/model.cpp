@@ -2,9 +2,11 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <map>
 
 #include "engine/exec/program.hpp"
 #include "engine/exec/provider.hpp"
+#include "kernels/cpu/parallel.hpp"
 #include "kernels/reference/reference.hpp"
 #include "kiln/kiln.hpp"
 
@@ -80,6 +82,10 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     }
   }
   if (load.providers.empty()) throw Error(ErrorKind::usage, "", "", "LoadOptions::providers is empty");
+  if (options.threads < 0) throw Error(ErrorKind::usage, "", "", "LoadOptions::threads must be 0 (every CPU) or more");
+  if (options.max_memory < 0) throw Error(ErrorKind::usage, "", "", "LoadOptions::max_memory must be 0 (no limit) or more");
+  load.threads = options.threads;
+  load.max_memory = options.max_memory;
   auto impl = std::make_shared<Impl>();
   impl->program = exec::load_program(path, load);
   for (const exec::InputInfo& i : impl->program->inputs) impl->input_names.push_back(i.name);
@@ -103,15 +109,37 @@ std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs, const RunOptio
   std::vector<kernels::Tensor> ks;
   for (const Tensor& t : inputs) ks.push_back(to_kernel(t, nullptr));
   exec::RunOptions o;
+  if (options.threads < -1) throw Error(ErrorKind::usage, "", "", "RunOptions::threads must be -1 (the model's), 0 (every CPU) or more");
+  if (options.max_memory < -1) throw Error(ErrorKind::usage, "", "", "RunOptions::max_memory must be -1 (the model's), 0 (no limit) or more");
   o.strict_shapes = options.strict_shapes;
+  o.threads = options.threads;
+  o.max_memory = options.max_memory;
   std::vector<kernels::Tensor> outs;
+  exec::MemoryStats memory;
+  std::map<std::string, exec::OpTime> profile;
+  if (options.profile && options.stats) o.profile = &profile;
   try {
-    outs = exec::run(*impl_->program, std::move(ks), o, warnings);
+    outs = exec::run(*impl_->program, std::move(ks), o, warnings, &memory);
   } catch (const Error& e) {
     rethrow_with_file(e, impl_->program->source);
   }
   std::vector<Tensor> result;
   for (const kernels::Tensor& k : outs) result.push_back(from_kernel(k));
+  if (options.stats) {
+    RunStats& s = *options.stats;
+    s.arena_bytes = memory.arena_bytes;
+    s.output_bytes = memory.output_bytes;
+    s.heap_bytes = memory.heap_bytes;
+    s.planned_values = memory.planned_values;
+    s.planned_bytes = memory.planned_bytes;
+    s.unplanned_values = memory.unplanned_values;
+    s.spilled_values = memory.spilled_values;
+    const int asked = options.threads >= 0 ? options.threads : impl_->program->threads;
+    s.threads = asked > 0 ? asked : kernels::cpu::hardware_threads();
+    s.ops.clear();
+    for (const auto& [op, t] : profile) s.ops.push_back(RunStats::OpTime{op, t.calls, t.ms});
+    std::sort(s.ops.begin(), s.ops.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
+  }
   return result;
 }
 

@@ -57,9 +57,19 @@ std::int64_t offset_of(const Tensor& t, std::int64_t i) {
 
 }  // namespace
 
+namespace {
+thread_local Allocator current_allocator;
+}  // namespace
+
+AllocatorScope::AllocatorScope(Allocator allocator) : previous_(current_allocator) { current_allocator = allocator; }
+AllocatorScope::~AllocatorScope() { current_allocator = previous_; }
+
 std::shared_ptr<Buffer> Buffer::allocate(std::size_t bytes) {
   if (bytes > kMaxBytes) {
     fail(std::string("cannot allocate ").append(std::to_string(bytes)).append(" bytes: more than 2^40"));
+  }
+  if (current_allocator.allocate) {
+    if (auto planned = current_allocator.allocate(current_allocator.self, bytes)) return planned;
   }
   // calloc, not new + memset: large zeroed blocks come as untouched pages. Over-allocating
   // by the alignment lets the start be rounded up to it.

@@ -26,10 +26,32 @@ struct Buffer {
   // memory tags its buffers, so the executor can check every kernel reads its own space.
   const char* space = "host";
 
-  // `bytes` zeroed bytes (at least one allocated, so data is never null).
+  // `bytes` zeroed bytes (at least one allocated, so data is never null). Comes from the
+  // calling thread's AllocatorScope when one is active and takes the request, else the heap.
   static std::shared_ptr<Buffer> allocate(std::size_t bytes);
   // Someone else's bytes, read-only.
   static std::shared_ptr<Buffer> borrow(const std::byte* data, std::size_t size, std::shared_ptr<const void> owner);
+};
+
+// Where Buffer::allocate's memory comes from while a kernel runs: the executor installs one
+// around each kernel call so that outputs it planned land in its arena (engine/exec/
+// memory_plan.hpp). `allocate` returns a zeroed writable buffer of exactly `bytes`, or null
+// to let the request go to the heap. Thread-local: work a kernel hands to other threads
+// allocates from the heap.
+struct Allocator {
+  std::shared_ptr<Buffer> (*allocate)(void* self, std::size_t bytes) = nullptr;
+  void* self = nullptr;
+};
+
+class AllocatorScope {
+ public:
+  explicit AllocatorScope(Allocator allocator);
+  ~AllocatorScope();
+  AllocatorScope(const AllocatorScope&) = delete;
+  AllocatorScope& operator=(const AllocatorScope&) = delete;
+
+ private:
+  Allocator previous_;
 };
 
 struct Tensor {

@@ -2,6 +2,7 @@
 #include "engine/exec/program.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -10,6 +11,7 @@
 #include "engine/import/importer.hpp"
 #include "engine/exec/provider.hpp"
 #include "engine/passes/pipeline.hpp"
+#include "kernels/cpu/parallel.hpp"
 #include "kernels/reference/reference.hpp"
 #include "kiln/error.hpp"
 
@@ -97,7 +99,8 @@ std::string spec_str(const passes::InputSpec& spec) {
 
 class Runner {
  public:
-  Runner(const Program& p) : p_(p), frame_{p, p.constant_values} {}
+  Runner(const Program& p, ArenaSession* arena, std::map<std::string, OpTime>* profile)
+      : p_(p), frame_{p, p.constant_values}, arena_(arena), profile_(profile) {}
 
   void block(ir::BlockId b) {
     for (ir::NodeId n : ir::block(p_.graph, b).nodes) {
@@ -113,7 +116,16 @@ class Runner {
           loop_node(n);
         } else if (kernel) {  // no kernel: a copy of a weight, made at load
           check_spaces(n);
-          kernel(frame_, n);
+          const kernels::AllocatorScope allocations(arena_->for_node(n));
+          if (profile_) {
+            const auto start = std::chrono::steady_clock::now();
+            kernel(frame_, n);
+            OpTime& t = (*profile_)[std::string(kind)];
+            ++t.calls;
+            t.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+          } else {
+            kernel(frame_, n);
+          }
         }
       } catch (const Error& e) {
         if (!e.file().empty()) throw;
@@ -181,6 +193,8 @@ class Runner {
 
   const Program& p_;
   Frame frame_;
+  ArenaSession* arena_;
+  std::map<std::string, OpTime>* profile_;
   const std::vector<std::vector<ir::ValueId>>* release_ = nullptr;
 };
 
@@ -200,6 +214,8 @@ std::vector<std::vector<ir::ValueId>> release_plan(const ir::Graph& g) {
       }
     };
     reads(n);
+    // Outputs nobody reads (the second result of max, say) go right after their node.
+    for (ir::ValueId o : ir::node(g, n).outputs) last.try_emplace(ir::idx(o), n);
   }
   for (ir::ValueId v : top.returns) last.erase(ir::idx(v));
   for (const auto& [v, n] : last) {
@@ -280,11 +296,19 @@ std::shared_ptr<const Program> load_program(const format::Archive& archive, cons
   }
   find_index_checks(*p);
   p->release = release_plan(g);
+  p->threads = options.threads;
+  p->max_memory = options.max_memory;
   return p;
 }
 
-std::vector<Tensor> run(const Program& p, std::vector<Tensor> inputs, const RunOptions& options,
-                        std::vector<std::string>* warnings) {
+namespace {
+
+struct Binding {
+  std::map<std::int64_t, std::int64_t> sizes;  // input symbol id -> size
+  std::map<std::int64_t, std::string> bound_by;  // input symbol id -> the input that set it
+};
+
+Binding bind(const Program& p, std::vector<Tensor>& inputs) {
   if (inputs.size() != p.inputs.size()) {
     std::string names;
     for (const InputInfo& i : p.inputs) names += (names.empty() ? "" : ", ") + i.name;
@@ -292,8 +316,9 @@ std::vector<Tensor> run(const Program& p, std::vector<Tensor> inputs, const RunO
                                        std::to_string(inputs.size()));
   }
   // Dtypes, ranks and the input symbols' sizes.
-  std::map<std::int64_t, std::int64_t> sizes;
-  std::map<std::int64_t, std::string> bound_by;
+  Binding binding;
+  auto& sizes = binding.sizes;
+  auto& bound_by = binding.bound_by;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const InputInfo& info = p.inputs[i];
     Tensor& t = inputs[i];
@@ -326,6 +351,18 @@ std::vector<Tensor> run(const Program& p, std::vector<Tensor> inputs, const RunO
       }
     }
   }
+  return binding;
+}
+
+}  // namespace
+
+std::map<std::int64_t, std::int64_t> bind_inputs(const Program& p, std::vector<Tensor>& inputs) { return bind(p, inputs).sizes; }
+
+std::vector<Tensor> run(const Program& p, std::vector<Tensor> inputs, const RunOptions& options,
+                        std::vector<std::string>* warnings, MemoryStats* memory) {
+  Binding binding = bind(p, inputs);
+  const auto& sizes = binding.sizes;
+  auto& bound_by = binding.bound_by;
   // What the trace fixed: refuse where PyTorch would fail, warn where it silently cuts.
   // Findings are polynomials in the input symbols, which the inputs have just bound.
   const auto value_of = [&](std::int64_t id) -> std::optional<std::int64_t> {
@@ -380,13 +417,29 @@ std::vector<Tensor> run(const Program& p, std::vector<Tensor> inputs, const RunO
     }
   }
 
-  Runner runner(p);
-  runner.set_release(&p.release);
-  const auto& params = ir::block(p.graph, ir::kTopBlock).params;
-  for (std::size_t i = 0; i < params.size(); ++i) runner.frame().values[ir::idx(params[i])] = RtValue::of_tensor(inputs[i]);
-  try {
-    runner.block(ir::kTopBlock);
-  } catch (const Error& e) {
+  // Memory: planned for these sizes, checked against the limit before anything is allocated.
+  const std::shared_ptr<const MemoryPlan> plan = p.arenas->plan(p, sizes);
+  const std::int64_t limit = options.max_memory >= 0 ? options.max_memory : p.max_memory;
+  if (limit > 0 && plan->arena_bytes + plan->output_bytes > limit) {
+    std::string at;
+    for (const auto& [id, size] : sizes) at += (at.empty() ? "" : ", ") + p.shapes.symbol_name(id) + " = " + std::to_string(size);
+    throw Error::bad_input(p.source, "", "this run needs " + std::to_string(plan->arena_bytes + plan->output_bytes) +
+                                             " bytes (intermediates " + std::to_string(plan->arena_bytes) + ", outputs " +
+                                             std::to_string(plan->output_bytes) + ")" + (at.empty() ? "" : " at " + at) +
+                                             ", more than max_memory = " + std::to_string(limit));
+  }
+  const kernels::cpu::ThreadScope threads(options.threads >= 0 ? options.threads : p.threads);
+  ArenaSession session(plan, p.arenas->take(plan->arena_bytes));
+  std::vector<Tensor> outputs;
+  {
+    Runner runner(p, &session, options.profile);
+    runner.set_release(&p.release);
+    const auto& params = ir::block(p.graph, ir::kTopBlock).params;
+    for (std::size_t i = 0; i < params.size(); ++i) runner.frame().values[ir::idx(params[i])] = RtValue::of_tensor(inputs[i]);
+    inputs.clear();
+    try {
+      runner.block(ir::kTopBlock);
+    } catch (const Error& e) {
     // An index past a table that a value bound predicted (RoBERTa's positions past 512):
     // say which input size caused it.
     for (const passes::ShapeFinding& f : p.shapes.findings) {
@@ -401,9 +454,11 @@ std::vector<Tensor> run(const Program& p, std::vector<Tensor> inputs, const RunO
                                  std::to_string(*f.value) + " tokens that are not padding");
     }
     throw;
+    }
+    for (ir::ValueId v : ir::block(p.graph, ir::kTopBlock).returns) flatten_outputs(runner.frame().values[ir::idx(v)], outputs);
   }
-  std::vector<Tensor> outputs;
-  for (ir::ValueId v : ir::block(p.graph, ir::kTopBlock).returns) flatten_outputs(runner.frame().values[ir::idx(v)], outputs);
+  if (memory) *memory = session.stats();
+  p.arenas->give_back(session.release_arena(), plan->arena_bytes);
   return outputs;
 }
 

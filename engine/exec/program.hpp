@@ -11,10 +11,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/exec/memory_plan.hpp"
 #include "engine/exec/value.hpp"
 #include "engine/ir/graph.hpp"
 #include "engine/passes/shape_inference.hpp"
@@ -45,6 +47,9 @@ struct LoadOptions {
   // Tried in order for every node; the last must run everything (cpu_provider() does).
   // Empty means {&cpu_provider()}.
   std::vector<const Provider*> providers;
+  // Defaults for every run of the model (RunOptions overrides them per run).
+  int threads = 0;               // kernel threads per run; 0: every CPU this process may use
+  std::int64_t max_memory = 0;   // bytes a run's planned memory may take; 0: no limit
 };
 
 struct Program {
@@ -60,10 +65,26 @@ struct Program {
   // By top-level node id: values that node is the last reader of, dropped after it runs.
   std::vector<std::vector<ir::ValueId>> release;
   std::shared_ptr<const void> keepalive;  // the mapped archive that weights borrow
+  int threads = 0;                        // LoadOptions' defaults
+  std::int64_t max_memory = 0;
+  // Memory plans by input sizes, and arenas kept between runs: caches, shared by runs.
+  std::shared_ptr<ArenaPool> arenas = std::make_shared<ArenaPool>();
+};
+
+// Time spent in one op kind's kernels during a run.
+struct OpTime {
+  std::int64_t calls = 0;
+  double ms = 0;
 };
 
 struct RunOptions {
   bool strict_shapes = false;  // refuse inputs where the trace silently cuts a size
+  int threads = -1;            // kernel threads; -1: the model's; 0: every CPU
+  // Refuse, before allocating, a run whose plan (arena + outputs) needs more bytes than
+  // this; -1: the model's; 0: no limit.
+  std::int64_t max_memory = -1;
+  // When given, every kernel call is timed and added here by op kind ("aten::linear").
+  std::map<std::string, OpTime>* profile = nullptr;
 };
 
 // Throws kiln::Error (bad_input) for archives kiln cannot run.
@@ -75,9 +96,16 @@ std::shared_ptr<const Program> load_program(const format::Archive& archive, cons
 void place(Program& p, const std::vector<const Provider*>& providers);
 
 // Runs with inputs in forward-argument order; returns the graph outputs with tuples
-// flattened in order. Warnings (sizes the trace cut silently) go to `warnings` when given.
+// flattened in order. Warnings (sizes the trace cut silently) go to `warnings` and what the
+// run's memory came to goes to `memory`, when given.
 std::vector<kernels::Tensor> run(const Program& program, std::vector<kernels::Tensor> inputs,
-                                 const RunOptions& options = {}, std::vector<std::string>* warnings = nullptr);
+                                 const RunOptions& options = {}, std::vector<std::string>* warnings = nullptr,
+                                 MemoryStats* memory = nullptr);
+
+// The input symbols' sizes (symbol id -> size) these inputs bind, after checking their
+// count, dtypes (int32 ids become int64 in place), ranks and agreement; throws kiln::Error
+// (bad_input) naming the input otherwise. run() starts with this.
+std::map<std::int64_t, std::int64_t> bind_inputs(const Program& program, std::vector<kernels::Tensor>& inputs);
 
 // The frame a run executes in; kernels (reference_ops.cpp) read and write it.
 struct Frame {

@@ -65,10 +65,40 @@ class Tensor {
   std::shared_ptr<const void> owner_;
 };
 
+// What one run's memory came to. Intermediates live in an arena planned from the input
+// sizes before any kernel runs (and reused by later runs); outputs are allocated apart.
+struct RunStats {
+  std::int64_t arena_bytes = 0;       // the planned arena: peak bytes of intermediates
+  std::int64_t output_bytes = 0;      // the outputs' bytes
+  std::int64_t heap_bytes = 0;        // bytes kernels took outside the plan (scratch, spills)
+  std::int64_t planned_values = 0;    // intermediates placed in the arena
+  std::int64_t planned_bytes = 0;     // their sizes added up: what no reuse would take
+  std::int64_t unplanned_values = 0;  // tensors whose size was not known ahead (heap)
+  std::int64_t spilled_values = 0;    // planned, but moved to the heap (their slice was busy)
+  int threads = 1;                    // kernel threads the run used at most
+  // With RunOptions::profile: time in each op kind's kernels, slowest first.
+  struct OpTime {
+    std::string op;  // "aten::linear"
+    std::int64_t calls = 0;
+    double ms = 0;
+  };
+  std::vector<OpTime> ops;
+};
+
 struct RunOptions {
   // Refuse inputs whose sizes the trace fixed silently (a literal slice bound) instead of
   // warning and computing what PyTorch computes.
   bool strict_shapes = false;
+  // Kernel threads for this run: -1 takes the model's LoadOptions::threads; 0 is every CPU
+  // the process may use. Results are the same for every count.
+  int threads = -1;
+  // Refuse a run whose planned memory (arena + outputs) exceeds this many bytes, before
+  // allocating anything: -1 takes LoadOptions::max_memory; 0 is no limit.
+  std::int64_t max_memory = -1;
+  // Filled in after the run, when given.
+  RunStats* stats = nullptr;
+  // Time every kernel call into stats->ops (costs a clock read per op).
+  bool profile = false;
 };
 
 struct LoadOptions {
@@ -76,6 +106,10 @@ struct LoadOptions {
   // reference kernels for the rest) or "cpu-reference" (reference kernels only, the
   // oracle). The last must run every op; both CPU providers do.
   std::vector<std::string> providers{"cpu"};
+  // Defaults for every run (RunOptions overrides them): kernel threads (0: every CPU) and
+  // the memory limit in bytes (0: none).
+  int threads = 0;
+  std::int64_t max_memory = 0;
 };
 
 // A TorchScript archive loaded, checked and optimized. Loading never executes anything

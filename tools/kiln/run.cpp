@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "format/npy.hpp"
@@ -25,7 +26,16 @@ const char* const kRunUsage =
     "                      warning and computing what PyTorch computes\n"
     "  --repeat N          run N times and print the median time (default 1)\n"
     "  --provider NAME     cpu (default: fast kernels where they apply) or cpu-reference\n"
-    "                      (reference kernels only, the oracle)\n";
+    "                      (reference kernels only, the oracle)\n"
+    "  --threads N         kernel threads (default 0: every CPU this process may use)\n"
+    "  --profile           print the time spent in each op kind (last run)\n"
+    "  --max-memory SIZE   refuse, before allocating, a run whose planned memory\n"
+    "                      (intermediates + outputs) exceeds SIZE bytes; K, M, G suffixes\n"
+    "                      are powers of 1024 (default: no limit)\n"
+    "\n"
+    "Prints each output, then the times and the memory plan: the arena that holds the\n"
+    "intermediates (planned from the input sizes before running), the outputs, and what\n"
+    "kernels allocated outside the plan.\n";
 
 std::string shape_text(const std::vector<std::int64_t>& s) {
   std::string out = "[";
@@ -39,6 +49,32 @@ Tensor read_input(const std::string& path) {
 }
 
 [[noreturn]] void usage(const std::string& message) { throw Error(ErrorKind::usage, "", "", "run: " + message); }
+
+// "1000", "64K", "512M", "2G" (powers of 1024); nullopt for anything else.
+std::optional<std::int64_t> parse_size(const std::string& v) {
+  std::size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(v, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (n < 0 || used == 0) return std::nullopt;
+  const std::string suffix = v.substr(used);
+  int shift = 0;
+  if (suffix == "K" || suffix == "k") shift = 10;
+  else if (suffix == "M" || suffix == "m") shift = 20;
+  else if (suffix == "G" || suffix == "g") shift = 30;
+  else if (!suffix.empty()) return std::nullopt;
+  if (n > (std::int64_t{1} << (62 - shift))) return std::nullopt;
+  return static_cast<std::int64_t>(n) << shift;
+}
+
+std::string mib(std::int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
 
 }  // namespace
 
@@ -67,6 +103,25 @@ int run_model(const std::vector<std::string_view>& args) {
       output_dir = value();
     } else if (a == "--provider") {
       load_options.providers = {value()};
+    } else if (a == "--threads") {
+      const std::string v = value();
+      int n = -1;
+      try {
+        std::size_t used = 0;
+        n = std::stoi(v, &used);
+        if (used != v.size()) n = -1;
+      } catch (const std::exception&) {
+        n = -1;
+      }
+      if (n < 0 || n > 1024) usage("--threads expects a count from 0 (every CPU) to 1024, got '" + v + "'");
+      options.threads = n;
+    } else if (a == "--max-memory") {
+      const std::string v = value();
+      const auto bytes = parse_size(v);
+      if (!bytes || *bytes == 0) usage("--max-memory expects a size in bytes such as 500000000, 512M or 2G, got '" + v + "'");
+      options.max_memory = *bytes;
+    } else if (a == "--profile") {
+      options.profile = true;
     } else if (a == "--strict-shapes") {
       options.strict_shapes = true;
     } else if (a == "--repeat") {
@@ -94,6 +149,8 @@ int run_model(const std::vector<std::string_view>& args) {
   for (const std::string& line : model.shape_report()) std::fprintf(stderr, "kiln: note: %s\n", line.c_str());
 
   std::vector<Tensor> outputs;
+  RunStats stats;
+  options.stats = &stats;
   std::vector<std::string> warnings;
   std::vector<double> times;
   std::vector<Tensor> inputs;
@@ -122,6 +179,17 @@ int run_model(const std::vector<std::string_view>& args) {
   std::sort(times.begin(), times.end());
   std::printf("time: load %.1f ms, run %.1f ms%s\n", std::chrono::duration<double, std::milli>(t1 - t0).count(),
               times[times.size() / 2], repeat > 1 ? (" (median of " + std::to_string(repeat) + ")").c_str() : "");
+  std::printf("memory: arena %s (%lld intermediates), outputs %s, outside the plan %s; threads %d\n",
+              mib(stats.arena_bytes).c_str(), static_cast<long long>(stats.planned_values), mib(stats.output_bytes).c_str(),
+              mib(stats.heap_bytes).c_str(), stats.threads);
+  if (options.profile) {
+    double total = 0;
+    for (const auto& op : stats.ops) total += op.ms;
+    std::printf("profile (last run, %.1f ms in kernels):\n", total);
+    for (const auto& op : stats.ops)
+      std::printf("  %-36s %6lld calls %9.2f ms %5.1f%%\n", op.op.c_str(), static_cast<long long>(op.calls), op.ms,
+                  total > 0 ? 100.0 * op.ms / total : 0.0);
+  }
   return 0;
 }
 
