@@ -4,6 +4,7 @@
 #include "engine/exec/frame_args.hpp"
 #include "engine/exec/provider.hpp"
 #include "kernels/cpu/fast.hpp"
+#include "kernels/cpu/onednn_matmul.hpp"
 #include "kernels/reference/reference.hpp"
 
 namespace kiln::exec {
@@ -21,10 +22,19 @@ Kernel reference_kernel(const ir::Graph& g, ir::NodeId n) {
 
 // Fast kernels: each tries kernels/cpu and falls back to the reference kernel, which also
 // gives PyTorch's errors for the cases it refuses.
+// oneDNN's matmul when kiln has it, else kiln's own GEMM.
 void fast_linear(Frame& f, ir::NodeId n) {
   kernels::Tensor out;
-  if (kernels::fast::linear(tensor(f, n, 0), tensor(f, n, 1), opt_tensor(f, n, 2), out)) return out_tensor(f, n, std::move(out));
+  const kernels::Tensor &x = tensor(f, n, 0), &w = tensor(f, n, 1);
+  const kernels::Tensor* b = opt_tensor(f, n, 2);
+  if (kernels::onednn::linear(x, w, b, out) || kernels::fast::linear(x, w, b, out)) return out_tensor(f, n, std::move(out));
   find_kernel("aten::linear", "")(f, n);
+}
+
+void fast_matmul(Frame& f, ir::NodeId n) {
+  kernels::Tensor out;
+  if (kernels::onednn::matmul(tensor(f, n, 0), tensor(f, n, 1), out)) return out_tensor(f, n, std::move(out));
+  find_kernel("aten::matmul", "")(f, n);
 }
 
 void fast_softmax(Frame& f, ir::NodeId n) {
@@ -64,6 +74,7 @@ void fast_gelu(Frame& f, ir::NodeId n) {
 Kernel cpu_kernel(const ir::Graph& g, ir::NodeId n) {
   const std::string_view kind = ir::kind_str(g, n);
   if (kind == "aten::linear") return fast_linear;
+  if (kind == "aten::matmul") return fast_matmul;
   if (kind == "aten::softmax") return fast_softmax;
   if (kind == "aten::layer_norm") return fast_layer_norm;
   if (kind == "aten::gelu") return fast_gelu;
