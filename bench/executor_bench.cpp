@@ -1,7 +1,9 @@
 // The fast path against the reference executor on one archive, in one run, so the ratio
-// is measured under the same machine load: kiln_bench_executor MODEL [BATCH SEQ [REPEATS]].
-// Inputs are Hugging Face-style (ids in [1000, 2000), mask of ones, one segment), made
-// for every input the model takes by name. Prints the median of REPEATS runs per path.
+// is measured under the same machine load: kiln_bench_executor MODEL [BATCH SEQ [REPEATS
+// [THREADS]]]. Inputs are Hugging Face-style (ids in [1000, 2000), mask of ones, one
+// segment), made for every input the model takes by name. The two paths alternate run by
+// run; prints the median of REPEATS runs per path, after one warm-up run each. THREADS
+// (default 1) is the fast path's kernel threads; the reference kernels use one.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -31,27 +33,30 @@ std::vector<Tensor> make_inputs(const kiln::exec::Program& p, std::int64_t batch
   return inputs;
 }
 
-double median_ms(const kiln::exec::Program& p, const std::vector<Tensor>& inputs, int repeats) {
-  std::vector<double> times;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    const auto out = kiln::exec::run(p, inputs);
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+double time_ms(const kiln::exec::Program& p, const std::vector<Tensor>& inputs, int threads) {
+  kiln::exec::RunOptions options;
+  options.threads = threads;
+  const auto start = std::chrono::steady_clock::now();
+  const auto out = kiln::exec::run(p, inputs, options);
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: kiln_bench_executor MODEL [BATCH SEQ [REPEATS]]\n");
+    std::fprintf(stderr, "usage: kiln_bench_executor MODEL [BATCH SEQ [REPEATS [THREADS]]]\n");
     return 2;
   }
   const std::int64_t batch = argc > 3 ? std::atoll(argv[2]) : 1;
   const std::int64_t seq = argc > 3 ? std::atoll(argv[3]) : 128;
-  const int repeats = argc > 4 ? std::atoi(argv[4]) : 5;
+  const int repeats = argc > 4 ? std::max(1, std::atoi(argv[4])) : 5;
+  const int threads = argc > 5 ? std::max(1, std::atoi(argv[5])) : 1;
   try {
     kiln::exec::LoadOptions reference;
     reference.providers = {&kiln::exec::reference_provider()};
@@ -59,10 +64,16 @@ int main(int argc, char** argv) {
     const auto reference_program = kiln::exec::load_program(argv[1], reference);
     const std::vector<Tensor> inputs = make_inputs(*fast_program, batch, seq);
     // Alternate, so that both see the same machine conditions.
-    const double ref_ms = median_ms(*reference_program, inputs, repeats);
-    const double fast_ms = median_ms(*fast_program, inputs, repeats);
-    std::printf("model: %s, batch %lld, seq %lld, %d runs each, one thread\n", argv[1], static_cast<long long>(batch),
-                static_cast<long long>(seq), repeats);
+    time_ms(*reference_program, inputs, 1);
+    time_ms(*fast_program, inputs, threads);
+    std::vector<double> ref, fast;
+    for (int r = 0; r < repeats; ++r) {
+      ref.push_back(time_ms(*reference_program, inputs, 1));
+      fast.push_back(time_ms(*fast_program, inputs, threads));
+    }
+    const double ref_ms = median(ref), fast_ms = median(fast);
+    std::printf("model: %s, batch %lld, seq %lld, %d runs each, fast path on %d thread(s)\n", argv[1],
+                static_cast<long long>(batch), static_cast<long long>(seq), repeats, threads);
     std::printf("reference executor: %.1f ms (median)\n", ref_ms);
     std::printf("fast path (%s):    %.1f ms (median), %.1fx the reference\n", kiln::kernels::cpu::isa_name(kiln::kernels::cpu::active_isa()),
                 fast_ms, ref_ms / fast_ms);

@@ -32,6 +32,15 @@ Tensor Tensor::from_bytes(DType dtype, std::vector<std::int64_t> shape, const vo
   return wrap(dtype, std::move(shape), p, std::move(buffer));
 }
 
+Tensor Tensor::view(DType dtype, std::vector<std::int64_t> shape, const void* data) {
+  const std::int64_t n = count(shape);
+  if (n > 0 && !data) throw Error(ErrorKind::usage, "", "", "Tensor::view: data is null");
+  std::int64_t bytes = 0;
+  if (__builtin_mul_overflow(n, static_cast<std::int64_t>(dtype_size(dtype)), &bytes))
+    throw Error(ErrorKind::usage, "", "", "Tensor: the byte size overflows");
+  return wrap(dtype, std::move(shape), data, nullptr);
+}
+
 Tensor Tensor::wrap(DType dtype, std::vector<std::int64_t> shape, const void* data, std::shared_ptr<const void> owner) {
   Tensor t;
   t.dtype_ = dtype;
@@ -70,7 +79,9 @@ Tensor from_kernel(const kernels::Tensor& k) {
 
 }  // namespace
 
-Model Model::load(const std::string& path, const LoadOptions& options) {
+namespace {
+
+exec::LoadOptions to_exec(const LoadOptions& options) {
   exec::LoadOptions load;
   for (const std::string& name : options.providers) {
     if (name == "cpu") {
@@ -86,12 +97,79 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   if (options.max_memory < 0) throw Error(ErrorKind::usage, "", "", "LoadOptions::max_memory must be 0 (no limit) or more");
   load.threads = options.threads;
   load.max_memory = options.max_memory;
+  return load;
+}
+
+TensorInfo describe(const std::string& name, const ir::Type& type, const passes::ShapeReport& shapes) {
+  TensorInfo info;
+  info.name = name;
+  if (type.kind != ir::TypeKind::tensor) return info;
+  info.dtype = type.tensor.dtype;
+  if (!type.tensor.shape) return info;
+  info.shape.emplace();
+  for (const ir::Dim& d : *type.tensor.shape)
+    info.shape->push_back(d.symbolic ? Dim{-1, shapes.symbol_name(d.value)} : Dim{d.value, {}});
+  return info;
+}
+
+// The types of what a returned value flattens to; a tuple built in the graph gives its
+// elements' inferred types (inference does not write them back into the tuple's type).
+void flatten_types(const ir::Graph& g, ir::ValueId v, std::vector<const ir::Type*>& out) {
+  const ir::Value& value = ir::value(g, v);
+  if (value.node != ir::kNoNode && ir::is_kind(g, value.node, "prim::TupleConstruct")) {
+    for (ir::ValueId in : ir::node(g, value.node).inputs) flatten_types(g, in, out);
+  } else if (value.type.kind == ir::TypeKind::tuple) {
+    for (const ir::Type& e : value.type.elems) out.push_back(&e);
+  } else {
+    out.push_back(&value.type);
+  }
+}
+
+}  // namespace
+
+Model Model::load(const std::string& path, const LoadOptions& options) {
+  const exec::LoadOptions load = to_exec(options);
   auto impl = std::make_shared<Impl>();
   impl->program = exec::load_program(path, load);
   for (const exec::InputInfo& i : impl->program->inputs) impl->input_names.push_back(i.name);
   Model m;
   m.impl_ = std::move(impl);
   return m;
+}
+
+Model Model::load_from_memory(const void* data, std::size_t size, const LoadOptions& options, const std::string& name) {
+  if (!data && size > 0) throw Error(ErrorKind::usage, "", "", "Model::load_from_memory: data is null");
+  const exec::LoadOptions load = to_exec(options);
+  const format::Archive archive =
+      format::Archive::from_buffer(std::span<const std::byte>(static_cast<const std::byte*>(data), size), name);
+  auto impl = std::make_shared<Impl>();
+  impl->program = exec::load_program(archive, load);
+  for (const exec::InputInfo& i : impl->program->inputs) impl->input_names.push_back(i.name);
+  Model m;
+  m.impl_ = std::move(impl);
+  return m;
+}
+
+std::vector<TensorInfo> Model::inputs() const {
+  const exec::Program& p = *impl_->program;
+  const auto& params = ir::block(p.graph, ir::kTopBlock).params;
+  std::vector<TensorInfo> out;
+  for (std::size_t i = 0; i < p.inputs.size(); ++i) {
+    TensorInfo info = describe(p.inputs[i].name, ir::value(p.graph, params.at(i)).type, p.shapes);
+    // The specs the run checks win over what inference kept (Hugging Face names: int64).
+    if (p.inputs[i].spec.dtype) info.dtype = p.inputs[i].spec.dtype;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::vector<TensorInfo> Model::outputs() const {
+  const exec::Program& p = *impl_->program;
+  std::vector<const ir::Type*> types;
+  for (ir::ValueId v : ir::block(p.graph, ir::kTopBlock).returns) flatten_types(p.graph, v, types);
+  std::vector<TensorInfo> out;
+  for (std::size_t i = 0; i < types.size(); ++i) out.push_back(describe("output_" + std::to_string(i), *types[i], p.shapes));
+  return out;
 }
 
 const std::vector<std::string>& Model::input_names() const { return impl_->input_names; }

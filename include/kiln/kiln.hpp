@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +54,10 @@ class Tensor {
   std::int64_t numel() const { return count(shape_); }
   std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype_); }
   const void* data() const { return data_; }
+
+  // A view of caller memory, no copy: `data` must stay valid and unchanged for as long as
+  // this Tensor, its copies, and any run it is passed to are alive. It is never written.
+  static Tensor view(DType dtype, std::vector<std::int64_t> shape, const void* data);
 
   // Internal: wraps bytes kept alive by `owner` without copying.
   static Tensor wrap(DType dtype, std::vector<std::int64_t> shape, const void* data, std::shared_ptr<const void> owner);
@@ -101,6 +106,21 @@ struct RunOptions {
   bool profile = false;
 };
 
+// One size of a model input or output: fixed, or a symbol shared by the inputs and outputs
+// that have it ("batch", "seq", or one derived from them such as "seq+1").
+struct Dim {
+  std::int64_t size = -1;  // >= 0 when fixed
+  std::string symbol;      // the symbol's name when not fixed
+};
+
+// What a model takes or returns, as far as loading could tell: the dtype, the rank and
+// sizes (fixed or symbolic), each optional when unknown.
+struct TensorInfo {
+  std::string name;                      // the forward argument ("input_ids"), or "output_0", ...
+  std::optional<DType> dtype;
+  std::optional<std::vector<Dim>> shape;
+};
+
 struct LoadOptions {
   // Providers by name, tried in order for every op: "cpu" (fast kernels where they apply,
   // reference kernels for the rest) or "cpu-reference" (reference kernels only, the
@@ -118,6 +138,15 @@ class Model {
  public:
   // Throws kiln::Error (bad_input) for files kiln cannot read or run.
   static Model load(const std::string& path, const LoadOptions& options = {});
+  // The same from an archive in caller memory, without copying: the `size` bytes at `data`
+  // must stay valid and unchanged while the Model (or any copy of it) is alive, because
+  // weights are used in place. `name` stands for the file in messages.
+  static Model load_from_memory(const void* data, std::size_t size, const LoadOptions& options = {},
+                                const std::string& name = "<memory>");
+
+  // The inputs in forward-argument order and the outputs (tuples flattened in order).
+  std::vector<TensorInfo> inputs() const;
+  std::vector<TensorInfo> outputs() const;
 
   // The forward arguments after self, in order ("input_ids", "attention_mask", ...).
   const std::vector<std::string>& input_names() const;
