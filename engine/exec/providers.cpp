@@ -3,6 +3,7 @@
 
 #include "engine/exec/frame_args.hpp"
 #include "engine/exec/provider.hpp"
+#include "kernels/cpu/elementwise.hpp"
 #include "kernels/cpu/fast.hpp"
 #include "kernels/cpu/onednn_matmul.hpp"
 #include "kernels/reference/reference.hpp"
@@ -66,15 +67,52 @@ void fast_gelu(Frame& f, ir::NodeId n) {
   const RtValue& mode = in(f, n, 1);
   kernels::Tensor out;
   if (mode.kind == K::str && (mode.s == "none" || mode.s == "tanh") &&
-      kernels::fast::gelu(tensor(f, n, 0), mode.s == "tanh", out))
+      kernels::fast::gelu_fast(tensor(f, n, 0), mode.s == "tanh", out))
     return out_tensor(f, n, std::move(out));
   find_kernel("aten::gelu", "")(f, n);
+}
+
+void fast_embedding(Frame& f, ir::NodeId n) {
+  kernels::Tensor out;
+  if (kernels::fast::embedding(tensor(f, n, 0), tensor(f, n, 1), out)) return out_tensor(f, n, std::move(out));
+  find_kernel("aten::embedding", "")(f, n);
+}
+
+// add, sub, mul and div of float32 tensors (the other operand a tensor or a number); the
+// kernels take only cases whose result is float32, and refuse the rest to the reference.
+template <kernels::fast::BinaryOp op>
+void fast_binary(Frame& f, ir::NodeId n) {
+  const ir::Graph& g = f.program.graph;
+  const RtValue& a = in(f, n, 0);
+  const RtValue& b = in(f, n, 1);
+  constexpr bool has_alpha = op == kernels::fast::BinaryOp::add || op == kernels::fast::BinaryOp::sub;
+  kernels::Tensor out;
+  if (a.kind == K::tensor && (!has_alpha || arity(f, n) > 2)) {
+    const double alpha = has_alpha ? double_arg(f, n, 2) : 1.0;
+    bool done = false;
+    if (b.kind == K::tensor) {
+      done = kernels::fast::binary(op, a.t, b.t, alpha, out);
+    } else if (b.kind == K::float_ || b.kind == K::bool_ ||
+               (b.kind == K::int_ && b.i >= -(std::int64_t{1} << 53) && b.i <= (std::int64_t{1} << 53))) {
+      const double v = b.kind == K::float_ ? b.f : b.kind == K::bool_ ? (b.b ? 1.0 : 0.0) : static_cast<double>(b.i);
+      done = kernels::fast::binary_scalar(op, a.t, v, alpha, out);
+    }
+    if (done) return out_tensor(f, n, std::move(out));
+  }
+  find_kernel(ir::kind_str(g, n), ir::symbol_str(g, ir::node(g, n).overload))(f, n);
 }
 
 Kernel cpu_kernel(const ir::Graph& g, ir::NodeId n) {
   const std::string_view kind = ir::kind_str(g, n);
   if (kind == "aten::linear") return fast_linear;
   if (kind == "aten::matmul") return fast_matmul;
+  if (kind == "aten::embedding") return fast_embedding;
+  const std::string_view overload = ir::symbol_str(g, ir::node(g, n).overload);
+  using Op = kernels::fast::BinaryOp;
+  if (kind == "aten::add" && (overload == "Tensor" || overload == "Scalar")) return fast_binary<Op::add>;
+  if (kind == "aten::sub" && (overload == "Tensor" || overload == "Scalar")) return fast_binary<Op::sub>;
+  if (kind == "aten::mul" && (overload == "Tensor" || overload == "Scalar")) return fast_binary<Op::mul>;
+  if (kind == "aten::div" && (overload == "Tensor" || overload == "Scalar")) return fast_binary<Op::div>;
   if (kind == "aten::softmax") return fast_softmax;
   if (kind == "aten::layer_norm") return fast_layer_norm;
   if (kind == "aten::gelu") return fast_gelu;
