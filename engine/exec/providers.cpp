@@ -67,7 +67,7 @@ void fast_gelu(Frame& f, ir::NodeId n) {
   const RtValue& mode = in(f, n, 1);
   kernels::Tensor out;
   if (mode.kind == K::str && (mode.s == "none" || mode.s == "tanh") &&
-      kernels::fast::gelu_fast(tensor(f, n, 0), mode.s == "tanh", out))
+      kernels::fast::gelu(tensor(f, n, 0), mode.s == "tanh", out))
     return out_tensor(f, n, std::move(out));
   find_kernel("aten::gelu", "")(f, n);
 }

@@ -185,7 +185,7 @@ bool binary_scalar(BinaryOp op, const Tensor& a, double scalar, double alpha, Te
   return binary_views(op, a.data<const float>(), a, &value, scalar_view, alpha, out, isa);
 }
 
-bool gelu_fast(const Tensor& x, bool tanh_approx, Tensor& out, Isa isa) {
+bool gelu(const Tensor& x, bool tanh_approx, Tensor& out, Isa isa) {
   if (!has_data(x) || x.dtype != DType::float32 || !x.is_contiguous()) return false;
   Tensor result = Tensor::empty(DType::float32, x.sizes);
   const float* in = x.data<const float>();

@@ -5,7 +5,7 @@
 // reference kernel (kernels/reference/reference.hpp), which also produces PyTorch's errors.
 //
 // Results match the reference kernels bitwise for add, sub, mul and div (alpha 1) and for
-// embedding, and within 1 ulp for GELU (see gelu_fast), at every instruction set level and
+// embedding, and within 1 ulp for GELU (see gelu), at every instruction set level and
 // for every thread count (work is split over independent outputs only).
 #pragma once
 
@@ -53,7 +53,7 @@ bool binary_scalar(BinaryOp op, const Tensor& a, double scalar, double alpha, Te
 // (its 1 + erff: gelu(-5) gives -1.19e-6, -1.43e-6 exactly; -0 from about -5.9). +inf gives
 // +inf, -inf and NaN give NaN, as the reference (PyTorch's erf mode gives NaN for +inf).
 // Returns false when x is not float32 or not contiguous.
-bool gelu_fast(const Tensor& x, bool tanh_approx, Tensor& out, Isa isa = cpu::active_isa());
+bool gelu(const Tensor& x, bool tanh_approx, Tensor& out, Isa isa = cpu::active_isa());
 
 // torch.embedding forward: out[..., :] = weight[indices[...], :], weight float32 [rows,
 // dim] contiguous, indices int64 or int32 of any shape and strides; out has shape

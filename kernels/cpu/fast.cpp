@@ -5,7 +5,6 @@
 #include <memory>
 #include <utility>
 
-#include "kernels/cpu/gelu.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/layer_norm.hpp"
 #include "kernels/cpu/parallel.hpp"
@@ -50,7 +49,6 @@ const float* data_or_null(const Tensor* t) { return t ? t->data<const float>() :
 // microseconds, so a range should take at least that long.
 constexpr std::int64_t kGemmMacsPerRange = std::int64_t{1} << 18;  // multiply-adds
 constexpr std::int64_t kRowElementsPerRange = std::int64_t{1} << 14;  // softmax, layer_norm
-constexpr std::int64_t kGeluElementsPerRange = std::int64_t{1} << 12;  // libm erf/tanh each
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -204,18 +202,6 @@ bool layer_norm(const Tensor& x, std::int64_t normalized_size, const Tensor* w, 
       case Isa::avx2: return cpu::avx2::layer_norm_rows(xr, wp, bp, yr, r1 - r0, n, eps);
       case Isa::scalar: return cpu::scalar::layer_norm_rows(xr, wp, bp, yr, r1 - r0, n, eps);
     }
-  });
-  out = std::move(result);
-  return true;
-}
-
-bool gelu(const Tensor& x, bool tanh_approx, Tensor& out, Isa) {
-  if (!usable(x)) return false;
-  Tensor result = Tensor::empty(DType::float32, x.sizes);
-  const float* in = x.data<const float>();
-  float* y = result.data<float>();
-  cpu::parallel_for(x.numel(), kGeluElementsPerRange, [&](std::int64_t begin, std::int64_t end) {
-    cpu::gelu(in + begin, y + begin, end - begin, tanh_approx);
   });
   out = std::move(result);
   return true;

@@ -34,8 +34,5 @@ bool softmax_lastdim(const Tensor& x, Tensor& out, Isa isa = cpu::active_isa());
 // normalized_size elements) may be null.
 bool layer_norm(const Tensor& x, std::int64_t normalized_size, const Tensor* w, const Tensor* b, double eps,
                 Tensor& out, Isa isa = cpu::active_isa());
-// gelu, exact (erf) or with the tanh approximation. Every level runs the same code (see
-// kernels/cpu/gelu.hpp); `isa` is taken for a uniform interface.
-bool gelu(const Tensor& x, bool tanh_approx, Tensor& out, Isa isa = cpu::active_isa());
 
 }  // namespace kiln::kernels::fast

@@ -304,7 +304,7 @@ double exact_gelu(double x, bool tanh_approx) {
 
 void check_gelu_values(Isa isa, const Tensor& x, const Tensor& reference, bool tanh_approx, const std::string& what) {
   Tensor out;
-  REQUIRE(fast::gelu_fast(x, tanh_approx, out, isa));
+  REQUIRE(fast::gelu(x, tanh_approx, out, isa));
   REQUIRE(out.sizes == x.sizes);
   const float *in = x.data<const float>(), *g = out.data<const float>(), *r = reference.data<const float>();
   std::int64_t bad_ref = 0, bad_exact = 0, first_ref = -1, first_exact = -1;
@@ -331,7 +331,7 @@ void check_gelu_values(Isa isa, const Tensor& x, const Tensor& reference, bool t
 
 }  // namespace
 
-TEST_CASE("elementwise: gelu_fast on a dense grid, a stride through every float, and special values") {
+TEST_CASE("elementwise: gelu on a dense grid, a stride through every float, and special values") {
   // Every 1e-5 over [-10, 10] (2,000,001 values), then every 65521st bit pattern.
   constexpr std::int64_t kGrid = 2000001;
   Tensor grid = Tensor::empty(DType::float32, {kGrid});
@@ -362,7 +362,7 @@ TEST_CASE("elementwise: gelu_fast on a dense grid, a stride through every float,
       const std::string where = std::string(cpu::isa_name(isa)) + (tanh_approx ? " tanh" : " erf");
       INFO(where);
       Tensor out;
-      REQUIRE(fast::gelu_fast(special, tanh_approx, out, isa));
+      REQUIRE(fast::gelu(special, tanh_approx, out, isa));
       const float* g = out.data<const float>();
       CHECK(same_bits(g[0], 0.0f));
       CHECK(same_bits(g[1], -0.0f));
@@ -389,7 +389,7 @@ TEST_CASE("elementwise: gelu_fast on a dense grid, a stride through every float,
   }
 }
 
-TEST_CASE("elementwise: gelu_fast shapes and refusals") {
+TEST_CASE("elementwise: gelu shapes and refusals") {
   for (const Isa isa : cpu::available_isas()) {
     const std::uint64_t seed = 500;
     for (const std::int64_t n : {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100}) {
@@ -401,16 +401,16 @@ TEST_CASE("elementwise: gelu_fast shapes and refusals") {
       }
     }
     Tensor out;
-    REQUIRE(fast::gelu_fast(Tensor::scalar(DType::float32, -1.5), false, out, isa));
+    REQUIRE(fast::gelu(Tensor::scalar(DType::float32, -1.5), false, out, isa));
     CHECK(out.dim() == 0);
     CHECK(std::fabs(out.data<const float>()[0] - exact_gelu(-1.5, false)) <= ulp_of(exact_gelu(-1.5, false)));
-    REQUIRE(fast::gelu_fast(Tensor::empty(DType::float32, {4, 0}), true, out, isa));
+    REQUIRE(fast::gelu(Tensor::empty(DType::float32, {4, 0}), true, out, isa));
     CHECK(out.sizes == Sizes{4, 0});
   }
   Tensor out;
-  CHECK_FALSE(fast::gelu_fast(ref::cast(random_f32({3}, 1), DType::float64), false, out));
-  CHECK_FALSE(fast::gelu_fast(ref::transpose(random_f32({3, 4}, 1), 0, 1), false, out));
-  CHECK_FALSE(fast::gelu_fast(Tensor{}, false, out));
+  CHECK_FALSE(fast::gelu(ref::cast(random_f32({3}, 1), DType::float64), false, out));
+  CHECK_FALSE(fast::gelu(ref::transpose(random_f32({3, 4}, 1), 0, 1), false, out));
+  CHECK_FALSE(fast::gelu(Tensor{}, false, out));
 }
 
 TEST_CASE("elementwise: embedding against the reference") {
@@ -527,7 +527,7 @@ TEST_CASE("elementwise: the same bits for 1 and 3 threads") {
     for (const bool tanh_approx : {false, true}) {
       check_threads(label(tanh_approx ? "gelu_tanh" : "gelu", isa, wide.sizes, {}), [&] {
         Tensor out;
-        REQUIRE(fast::gelu_fast(wide, tanh_approx, out, isa));
+        REQUIRE(fast::gelu(wide, tanh_approx, out, isa));
         return out;
       });
     }
