@@ -105,6 +105,13 @@ def main():
     expect("unknown provider", run("run", bert, ids, mask, "--provider", "gpu"), 2,
            stderr_has=("kiln: error: unknown provider 'gpu' (kiln has: cpu, cpu-reference)",))
     expect("placement", run("inspect", "--placement", bert), 0, stdout_has=("cpu (host):", "aten::linear"))
+    expect("threads and profile", run("run", bert, ids, mask, "--threads", "2", "--profile"), 0,
+           stdout_has=("threads 2", "memory: arena ", "profile (last run", "aten::linear"))
+    expect("bad --threads", run("run", bert, ids, mask, "--threads", "two"), 2, stderr_has=("--threads expects a count",))
+    expect("bad --max-memory", run("run", bert, ids, mask, "--max-memory", "12Q"), 2, stderr_has=("--max-memory expects a size",))
+    expect("--max-memory too small", run("run", bert, ids, mask, "--max-memory", "1K"), 1,
+           stderr_has=(bert + ": this run needs ", "more than max_memory = 1024"))
+    expect("--max-memory enough", run("run", bert, ids, mask, "--max-memory", "1G"), 0, stdout_has=("output_0: float32",))
 
     # --- usage errors: exit 2 ---
     expect("no model", run("run"), 2, stderr_has=("kiln: error: run: no MODEL given",))
