@@ -26,6 +26,7 @@
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/reference/reference.hpp"
 #include "kernels/tensor.hpp"
+#include "tests/kernels/kernel_checks.hpp"
 
 namespace cpu = kiln::kernels::cpu;
 namespace fast = kiln::kernels::fast;
@@ -35,19 +36,10 @@ using kiln::DType;
 using kiln::kernels::Tensor;
 using Sizes = std::vector<std::int64_t>;
 
-namespace {
+using kiln::testing::abs_of;
+using kiln::testing::random_f32;
 
-// Uniform values in [lo, hi), the same on every platform.
-Tensor random_f32(Sizes sizes, std::uint64_t seed, double lo = -2, double hi = 2) {
-  Tensor t = Tensor::empty(DType::float32, std::move(sizes));
-  std::uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-  float* p = t.data<float>();
-  for (std::int64_t i = 0; i < t.numel(); ++i) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    p[i] = static_cast<float>(lo + static_cast<double>(s >> 11) / 0x1p53 * (hi - lo));
-  }
-  return t;
-}
+namespace {
 
 Tensor from_values(const std::vector<float>& values) {
   Tensor t = Tensor::empty(DType::float32, {static_cast<std::int64_t>(values.size())});

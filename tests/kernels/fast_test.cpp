@@ -28,6 +28,7 @@
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/reference/reference.hpp"
 #include "kernels/tensor.hpp"
+#include "tests/kernels/kernel_checks.hpp"
 #include "kiln/error.hpp"
 
 namespace cpu = kiln::kernels::cpu;
@@ -38,46 +39,19 @@ using kiln::DType;
 using kiln::kernels::Tensor;
 using Sizes = std::vector<std::int64_t>;
 
+using kiln::testing::abs_of;
+using kiln::testing::random_f32;
+
 namespace {
 
 const Sizes kOddSizes = {1, 3, 7, 15, 16, 17, 31, 33, 64, 65, 127, 384, 1000};
-
-// Uniform values in [lo, hi), the same on every platform.
-Tensor random_f32(Sizes sizes, std::uint64_t seed, double lo = -2, double hi = 2) {
-  Tensor t = Tensor::empty(DType::float32, std::move(sizes));
-  std::uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-  float* p = t.data<float>();
-  for (std::int64_t i = 0; i < t.numel(); ++i) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    p[i] = static_cast<float>(lo + static_cast<double>(s >> 11) / 0x1p53 * (hi - lo));
-  }
-  return t;
-}
 
 std::string shape_label(const std::string& what, Isa isa, const Sizes& sizes) {
   return std::string(what).append(" at ").append(cpu::isa_name(isa)).append(" on ").append(
       kiln::kernels::shape_string(sizes));
 }
 
-bool same_nan(double a, double b) { return std::isnan(a) && std::isnan(b); }
-
-// Every element within `abs_tol` or `rel_tol * |expected|`; NaN where the reference has NaN.
-// One CHECK per tensor (naming the first bad element), not one per element.
-void check_close(const Tensor& got, const Tensor& expected, double abs_tol, double rel_tol, const std::string& label) {
-  REQUIRE(got.sizes == expected.sizes);
-  const float* g = got.data<const float>();
-  const float* e = expected.data<const float>();
-  std::int64_t bad = 0, first = -1;
-  for (std::int64_t i = 0; i < got.numel(); ++i) {
-    const double d = std::fabs(static_cast<double>(g[i]) - e[i]);
-    const bool ok = same_nan(g[i], e[i]) || g[i] == e[i] || d <= abs_tol || d <= rel_tol * std::fabs(e[i]);
-    if (!ok && bad++ == 0) first = i;
-  }
-  INFO(label);
-  INFO("first bad element ", first, ": got ", first >= 0 ? g[first] : 0.0f, ", expected ",
-       first >= 0 ? e[first] : 0.0f);
-  CHECK(bad == 0);
-}
+using kiln::testing::check_close;
 
 void check_softmax(Isa isa, const Tensor& x) {
   Tensor out;
@@ -85,26 +59,14 @@ void check_softmax(Isa isa, const Tensor& x) {
   check_close(out, ref::softmax(x, -1, DType::float32), 1e-6, 2e-6, shape_label("softmax", isa, x.sizes));
 }
 
-Tensor abs_of(const Tensor& t) { return ref::unary(ref::UnaryOp::abs, t, DType::float32); }
-
 void check_linear(Isa isa, const Tensor& x, const Tensor& w, const Tensor* b) {
   Tensor out;
   REQUIRE(fast::linear(x, w, b, out, isa));
-  const Tensor expected = ref::linear(x, w, b);
   const Tensor abs_b = b ? abs_of(*b) : Tensor{};
-  const Tensor magnitude = ref::linear(abs_of(x), abs_of(w), b ? &abs_b : nullptr);
-  REQUIRE(out.sizes == expected.sizes);
-  const double u = 0x1p-24, k = static_cast<double>(x.sizes.back());
-  const double gamma = (k + 2) * u / (1 - (k + 2) * u);  // k + 2: magnitude itself is rounded
-  const float *g = out.data<const float>(), *e = expected.data<const float>(), *s = magnitude.data<const float>();
-  std::int64_t bad = 0, first = -1;
-  for (std::int64_t i = 0; i < out.numel(); ++i) {
-    if (std::fabs(static_cast<double>(g[i]) - e[i]) > gamma * s[i] + u * std::fabs(e[i]) && bad++ == 0) first = i;
-  }
-  INFO(shape_label("linear", isa, {x.numel() / x.sizes.back(), w.sizes[0], w.sizes[1]}), b ? " with bias" : "");
-  INFO("first bad element ", first, ": got ", first >= 0 ? g[first] : 0.0f, ", expected ",
-       first >= 0 ? e[first] : 0.0f);
-  CHECK(bad == 0);
+  const std::string label = shape_label("linear", isa, {x.numel() / x.sizes.back(), w.sizes[0], w.sizes[1]}) +
+                            (b ? " with bias" : "");
+  kiln::testing::check_dot_bound(out, ref::linear(x, w, b), ref::linear(abs_of(x), abs_of(w), b ? &abs_b : nullptr),
+                                 x.sizes.back(), label);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "kernels/cpu/onednn_matmul.hpp"
 #include "kernels/reference/reference.hpp"
 #include "kernels/tensor.hpp"
+#include "tests/kernels/kernel_checks.hpp"
 
 namespace onednn = kiln::kernels::onednn;
 namespace ref = kiln::kernels::ref;
@@ -28,39 +29,12 @@ using kiln::DType;
 using kiln::kernels::Tensor;
 using Sizes = std::vector<std::int64_t>;
 
+using kiln::testing::abs_of;
+using kiln::testing::random_f32;
+
 namespace {
 
-// Uniform values in [lo, hi), the same on every platform (as fast_test.cpp's).
-Tensor random_f32(Sizes sizes, std::uint64_t seed, double lo = -2, double hi = 2) {
-  Tensor t = Tensor::empty(DType::float32, std::move(sizes));
-  std::uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-  float* p = t.data<float>();
-  for (std::int64_t i = 0; i < t.numel(); ++i) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    p[i] = static_cast<float>(lo + static_cast<double>(s >> 11) / 0x1p53 * (hi - lo));
-  }
-  return t;
-}
-
-Tensor abs_of(const Tensor& t) { return ref::unary(ref::UnaryOp::abs, t, DType::float32); }
-
-// `got` against `expected` within the bound above; `magnitude` is |a| @ |b| (+ |bias|).
-void check_bound(const Tensor& got, const Tensor& expected, const Tensor& magnitude, std::int64_t k,
-                 const std::string& label) {
-  REQUIRE(got.sizes == expected.sizes);
-  REQUIRE(got.is_contiguous());
-  const double u = 0x1p-24, n = static_cast<double>(k);
-  const double gamma = (n + 2) * u / (1 - (n + 2) * u);  // n + 2: magnitude itself is rounded
-  const float *g = got.data<const float>(), *e = expected.data<const float>(), *s = magnitude.data<const float>();
-  std::int64_t bad = 0, first = -1;
-  for (std::int64_t i = 0; i < got.numel(); ++i) {
-    if (!(std::fabs(static_cast<double>(g[i]) - e[i]) <= gamma * s[i] + u * std::fabs(e[i])) && bad++ == 0) first = i;
-  }
-  INFO(label);
-  INFO("first bad element ", first, ": got ", first >= 0 ? g[first] : 0.0f, ", expected ",
-       first >= 0 ? e[first] : 0.0f);
-  CHECK(bad == 0);
-}
+const auto check_bound = kiln::testing::check_dot_bound;
 
 void check_linear(const Tensor& x, const Tensor& w, const Tensor* b) {
   Tensor out;
