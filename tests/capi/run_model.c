@@ -4,10 +4,12 @@
  * output's name, dtype and shape. Built with -std=c99 -pedantic -Werror (tests/meson.build)
  * so that the header stays C99-clean.
  *
- * usage: run_model MODEL.pt      exit 0 when the run succeeded (and a run without inputs
- *                                was refused), 1 otherwise */
+ * usage: run_model MODEL.pt                exit 0 when the run succeeded (and a run without
+ *        run_model FIXTURES_ROOT RELATIVE  inputs was refused), 1 otherwise. The second form
+ *                                          takes the fixture under $KILN_FIXTURES when set. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kiln/kiln.h"
@@ -29,12 +31,18 @@ int main(int argc, char **argv) {
   size_t n_inputs, n_outputs = 0, i, d;
   int status = 1;
 
-  if (argc != 2) {
-    fprintf(stderr, "usage: run_model MODEL.pt\n");
+  char path[4096];
+  if (argc == 2) {
+    snprintf(path, sizeof path, "%s", argv[1]);
+  } else if (argc == 3) {
+    const char *root = getenv("KILN_FIXTURES");
+    snprintf(path, sizeof path, "%s/%s", root && *root ? root : argv[1], argv[2]);
+  } else {
+    fprintf(stderr, "usage: run_model MODEL.pt | run_model FIXTURES_ROOT RELATIVE_PATH\n");
     return 2;
   }
   printf("kiln %s\n", kiln_version());
-  if (kiln_model_load(argv[1], NULL, &model) != KILN_OK) return fail("load");
+  if (kiln_model_load(path, NULL, &model) != KILN_OK) return fail("load");
 
   n_inputs = kiln_model_input_count(model);
   if (n_inputs > MAX_IO) {
