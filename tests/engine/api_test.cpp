@@ -19,25 +19,9 @@
 
 namespace {
 
-struct Found {
-  std::string archive;
-  std::vector<std::vector<kiln::format::NpyArray>> cases;  // PyTorch ran these without error
-};
+using Found = kiln::testing::FixtureCases;
 
-Found find(const std::string& generation, const std::string& name) {
-  for (const auto& f : kiln::testing::all_fixtures()) {
-    if (f.generation != generation || f.name != name) continue;
-    Found r{(f.dir / f.manifest.at("archive").as_string()).string(), {}};
-    for (const auto& c : f.manifest.at("cases").as_array()) {
-      if (c.find("error")) continue;
-      r.cases.emplace_back();
-      for (const auto& i : c.at("inputs").as_array()) r.cases.back().push_back(kiln::format::read_npy((f.dir / i.at("file").as_string()).string()));
-    }
-    return r;
-  }
-  FAIL("no fixture " << generation << "/" << name);
-  return {};
-}
+Found find(const std::string& generation, const std::string& name) { return kiln::testing::fixture_cases(generation, name); }
 
 std::vector<kiln::Tensor> copies(const std::vector<kiln::format::NpyArray>& arrays) {
   std::vector<kiln::Tensor> out;

@@ -15,30 +15,20 @@
 
 namespace {
 
-kiln::Tensor read_tensor(const std::filesystem::path& path) {
-  const kiln::format::NpyArray a = kiln::format::read_npy(path.string());
-  return kiln::Tensor::from_bytes(a.dtype, a.shape, a.data.data());
-}
-
 struct Loaded {
   kiln::Model model;
   std::vector<std::vector<kiln::Tensor>> cases;  // the cases PyTorch ran without error
 };
 
 Loaded load_fixture(const std::string& generation, const std::string& name, const kiln::LoadOptions& options = {}) {
-  for (const auto& f : kiln::testing::all_fixtures()) {
-    if (f.generation != generation || f.name != name) continue;
-    Loaded l{kiln::Model::load((f.dir / f.manifest.at("archive").as_string()).string(), options), {}};
-    for (const auto& c : f.manifest.at("cases").as_array()) {
-      if (c.find("error")) continue;
-      std::vector<kiln::Tensor> inputs;
-      for (const auto& i : c.at("inputs").as_array()) inputs.push_back(read_tensor(f.dir / i.at("file").as_string()));
-      l.cases.push_back(std::move(inputs));
-    }
-    return l;
+  const kiln::testing::FixtureCases f = kiln::testing::fixture_cases(generation, name);
+  Loaded l{kiln::Model::load(f.archive, options), {}};
+  for (const auto& c : f.cases) {
+    std::vector<kiln::Tensor> inputs;
+    for (const auto& a : c) inputs.push_back(kiln::Tensor::from_bytes(a.dtype, a.shape, a.data.data()));
+    l.cases.push_back(std::move(inputs));
   }
-  FAIL("no fixture " << generation << "/" << name);
-  return {};
+  return l;
 }
 
 std::vector<std::byte> bytes_of(const kiln::Tensor& t) {

@@ -38,4 +38,19 @@ std::vector<Fixture> all_fixtures() {
   return out;
 }
 
+FixtureCases fixture_cases(const std::string& generation, const std::string& name) {
+  for (const Fixture& f : all_fixtures()) {
+    if (f.generation != generation || f.name != name) continue;
+    FixtureCases r{(f.dir / f.manifest.at("archive").as_string()).string(), {}};
+    for (const auto& c : f.manifest.at("cases").as_array()) {
+      if (c.find("error")) continue;
+      r.cases.emplace_back();
+      for (const auto& i : c.at("inputs").as_array())
+        r.cases.back().push_back(format::read_npy((f.dir / i.at("file").as_string()).string()));
+    }
+    return r;
+  }
+  throw Error::bad_input(fixtures_root().string(), generation + "/" + name, "no such fixture");
+}
+
 }  // namespace kiln::testing

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "format/json.hpp"
+#include "format/npy.hpp"
 
 namespace kiln::testing {
 
@@ -26,5 +27,13 @@ struct Fixture {
 
 // Every <root>/<generation>/<name>/manifest.json, sorted by generation then name.
 std::vector<Fixture> all_fixtures();
+
+// One fixture's archive path and the inputs of every case PyTorch ran without error, in
+// manifest order. Throws kiln::Error when the fixture is missing.
+struct FixtureCases {
+  std::string archive;
+  std::vector<std::vector<format::NpyArray>> cases;
+};
+FixtureCases fixture_cases(const std::string& generation, const std::string& name);
 
 }  // namespace kiln::testing
