@@ -2,6 +2,9 @@
 //
 // The names match PyTorch's (`torch.float32` is "float32"), so messages read the same
 // as the ones a PyTorch user knows.
+//
+//   kiln::dtype_size(kiln::DType::int64);   // 8
+//   kiln::dtype_name(kiln::DType::bool_);   // "bool"
 #pragma once
 
 #include <cstddef>

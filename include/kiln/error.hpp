@@ -4,6 +4,9 @@
 // a location inside it (zip record, pickle offset, source line, input name) when there
 // is one, and a message. kind() says whose fault it is, which the CLI maps to its exit
 // code (1 bad input or model, 2 usage, 3 internal). The C API turns these into codes.
+//
+//   try { kiln::Model::load("traced_bert.pt"); }
+//   catch (const kiln::Error& e) { std::cerr << e.what() << "\n"; }   // "<file>:<where>: <what>"
 #pragma once
 
 #include <exception>
