@@ -1,0 +1,272 @@
+// `kiln embed MODEL --vocab FILE [options]`: reads one text per stdin line (or JSON lines)
+// and writes one embedding per line, a JSON array of floats, in input order.
+#include "tools/kiln/embed.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "format/json.hpp"
+#include "format/utf8.hpp"
+#include "kiln/error.hpp"
+#include "kiln/text.hpp"
+
+namespace kiln::cli {
+
+namespace {
+
+const char* const kEmbedUsage =
+    "usage: kiln embed MODEL --vocab FILE [--pooling mean|cls] [--normalize] [--jsonl]\n"
+    "                  [--max-length N] [--batch-size N] [--threads N]\n"
+    "\n"
+    "Embeds each line of stdin with a traced encoder (a BertModel-style archive whose first\n"
+    "output is the last hidden state) as sentence-transformers does, and writes one JSON\n"
+    "array of floats per line to stdout, in input order. Input must be UTF-8; a trailing CR\n"
+    "is dropped from each line.\n"
+    "\n"
+    "  --vocab FILE        vocab.txt (one token per line) or tokenizer.json of the model\n"
+    "  --pooling MODE      mean (default: average over the attention mask, as\n"
+    "                      sentence-transformers) or cls (the [CLS] token's vector)\n"
+    "  --normalize         scale each embedding to unit length (L2), as the Normalize\n"
+    "                      module of all-MiniLM-L6-v2 and most sentence-transformers models\n"
+    "  --jsonl             each line is a JSON object with a \"text\" string (other keys are\n"
+    "                      ignored)\n"
+    "  --max-length N      truncate to N tokens, [CLS] and [SEP] included (default 512;\n"
+    "                      sentence-transformers uses the model's max_seq_length: 256 for\n"
+    "                      all-MiniLM-L6-v2)\n"
+    "  --batch-size N      texts per model run (default 32); texts are sorted by length so\n"
+    "                      each batch pads only to its longest\n"
+    "  --threads N         kernel threads (default 0: every CPU this process may use)\n"
+    "\n"
+    "A bad line (invalid UTF-8 or JSON, no \"text\") stops the run with exit 1 and\n"
+    "'kiln: error: <stdin>:N: ...' before anything is written. A progress bar goes to\n"
+    "stderr when it is a terminal.\n";
+
+// Texts embedded per round: bounds the memory of the embeddings waiting to be written.
+constexpr std::size_t kChunk = 4096;
+
+Error usage_error(const std::string& message) {
+  return Error(ErrorKind::usage, "", "", "embed: " + message + " (see 'kiln embed --help')");
+}
+
+struct Settings {
+  std::string model;
+  std::string vocab;
+  EmbedOptions embed;
+  bool jsonl = false;
+};
+
+std::size_t parse_count(std::string_view name, std::string_view s, std::size_t lo, std::size_t hi) {
+  std::size_t n = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || end != s.data() + s.size() || n < lo || n > hi) {
+    throw usage_error(std::string(name) + " needs a whole number from " + std::to_string(lo) + " to " +
+                      std::to_string(hi) + ", not '" + std::string(s) + "'");
+  }
+  return n;
+}
+
+// Returns the settings, or nullopt when --help was asked for (and printed).
+std::optional<Settings> parse_args(const std::vector<std::string_view>& args) {
+  Settings s;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    std::optional<std::string_view> inline_value;  // --name=value
+    if (arg.starts_with("--") && arg.find('=') != std::string_view::npos) {
+      inline_value = arg.substr(arg.find('=') + 1);
+      arg = arg.substr(0, arg.find('='));
+    }
+    auto value = [&]() -> std::string_view {
+      if (inline_value) return *inline_value;
+      if (i + 1 >= args.size()) throw usage_error(std::string(arg) + " needs a value");
+      return args[++i];
+    };
+    auto no_value = [&] {
+      if (inline_value) throw usage_error(std::string(arg) + " takes no value");
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kEmbedUsage, stdout);
+      return std::nullopt;
+    } else if (arg == "--vocab") {
+      s.vocab = std::string(value());
+    } else if (arg == "--pooling") {
+      const std::string_view v = value();
+      if (v == "mean") s.embed.pooling = Pooling::mean;
+      else if (v == "cls") s.embed.pooling = Pooling::cls;
+      else throw usage_error("--pooling must be mean or cls, not '" + std::string(v) + "'");
+    } else if (arg == "--normalize") {
+      no_value();
+      s.embed.normalize = true;
+    } else if (arg == "--jsonl") {
+      no_value();
+      s.jsonl = true;
+    } else if (arg == "--max-length") {
+      s.embed.max_length = parse_count("--max-length", value(), 2, std::size_t{1} << 20);
+    } else if (arg == "--batch-size") {
+      s.embed.batch_size = parse_count("--batch-size", value(), 1, 65536);
+    } else if (arg == "--threads") {
+      s.embed.threads = static_cast<int>(parse_count("--threads", value(), 0, 1024));
+    } else if (arg.starts_with("-") && arg.size() > 1) {
+      throw usage_error("unknown option '" + std::string(arg) + "'");
+    } else if (s.model.empty()) {
+      s.model = std::string(arg);
+    } else {
+      throw usage_error("unexpected argument '" + std::string(arg) + "' (texts come from stdin)");
+    }
+  }
+  if (s.model.empty()) throw usage_error("no MODEL given");
+  if (s.vocab.empty()) throw usage_error("no --vocab FILE given");
+  return s;
+}
+
+Error line_error(std::size_t line, const std::string& message) {
+  return Error::bad_input("<stdin>", std::to_string(line), message);
+}
+
+void check_utf8(std::string_view line, std::size_t number) {
+  for (std::size_t i = 0; i < line.size();) {
+    const std::size_t n = format::utf8_sequence_length(line, i);
+    if (n == 0) {
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(line[i])));
+      throw line_error(number, std::string("invalid UTF-8 (byte ") + byte + " at column " + std::to_string(i + 1) + ")");
+    }
+    i += n;
+  }
+}
+
+std::string parse_jsonl(std::string_view line, std::size_t number) {
+  format::JsonValue v;
+  try {
+    v = format::parse_json(line, "<stdin>");
+  } catch (const Error& e) {
+    // The parser saw one line; keep its column, put the real line number in front.
+    const std::size_t column = e.where().find("column");
+    throw line_error(number, "bad JSON" + (column == std::string::npos ? "" : " at " + e.where().substr(column)) +
+                                 ": " + e.message());
+  }
+  if (!v.is_object()) throw line_error(number, "expected a JSON object {\"text\": ...}, got " + std::string(format::json_kind_name(v.kind())));
+  const format::JsonValue* text = v.find("text");
+  if (!text) throw line_error(number, "missing \"text\"");
+  if (!text->is_string()) throw line_error(number, "\"text\" must be a string, not " + std::string(format::json_kind_name(text->kind())));
+  return text->as_string();
+}
+
+// Every line of stdin as a text. Lines are split by hand rather than with getline so
+// that a NUL byte is just another (deleted) control character.
+std::vector<std::string> read_texts(bool jsonl) {
+  std::vector<std::string> texts;
+  std::string buffer;
+  char chunk[1 << 16];
+  while (true) {
+    const std::size_t got = std::fread(chunk, 1, sizeof chunk, stdin);
+    if (got == 0) {
+      if (std::ferror(stdin)) throw Error::bad_input("<stdin>", "", "read error");
+      break;
+    }
+    buffer.append(chunk, got);
+  }
+  std::size_t start = 0;
+  while (start < buffer.size()) {
+    std::size_t newline = buffer.find('\n', start);
+    if (newline == std::string::npos) newline = buffer.size();  // a last line without one
+    std::string_view line(buffer.data() + start, newline - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const std::size_t number = texts.size() + 1;
+    if (jsonl) {
+      texts.push_back(parse_jsonl(line, number));
+    } else {
+      check_utf8(line, number);
+      texts.emplace_back(line);
+    }
+    start = newline + 1;
+  }
+  return texts;
+}
+
+// "[#######.......]  1200/5000 texts, 310/s" redrawn in place on a terminal's stderr.
+class Progress {
+ public:
+  Progress(std::size_t total, std::size_t batch)
+      : on_(total > 2 * batch && isatty(fileno(stderr)) == 1), total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~Progress() {
+    if (drawn_) std::fputs("\r\033[K", stderr);
+  }
+  void update(std::size_t done) {
+    if (!on_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (drawn_ && done < total_ && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    drawn_ = true;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(kWidth * done / std::max<std::size_t>(total_, 1));
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    std::fprintf(stderr, "\r[%.*s%.*s] %zu/%zu texts, %.0f/s\033[K", filled, "##############################",
+                 kWidth - filled, "..............................", done, total_,
+                 seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
+    std::fflush(stderr);
+  }
+
+ private:
+  bool on_;
+  bool drawn_ = false;
+  std::size_t total_;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+void write_embedding(const std::vector<float>& v, std::string& line) {
+  line.clear();
+  line += '[';
+  char buf[32];
+  for (std::size_t k = 0; k < v.size(); ++k) {
+    if (k) line += ',';
+    if (!std::isfinite(v[k])) {
+      line += "null";  // JSON has no NaN or infinity
+      continue;
+    }
+    const int n = std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v[k]));
+    line.append(buf, static_cast<std::size_t>(n));
+  }
+  line += "]\n";
+  std::fwrite(line.data(), 1, line.size(), stdout);
+}
+
+}  // namespace
+
+int run_embed(const std::vector<std::string_view>& args) {
+  const std::optional<Settings> settings = parse_args(args);
+  if (!settings) return 0;
+  const Embedder embedder = Embedder::load(settings->model, settings->vocab, settings->embed);
+  const std::vector<std::string> texts = read_texts(settings->jsonl);
+
+  Progress progress(texts.size(), settings->embed.batch_size);
+  std::string line;
+  std::vector<std::string> chunk;
+  for (std::size_t begin = 0; begin < texts.size(); begin += kChunk) {
+    const std::size_t end = std::min(texts.size(), begin + kChunk);
+    chunk.assign(texts.begin() + static_cast<std::ptrdiff_t>(begin), texts.begin() + static_cast<std::ptrdiff_t>(end));
+    std::vector<std::vector<float>> vectors;
+    try {
+      vectors = embedder.embed(chunk, [&](std::size_t done, std::size_t) { progress.update(begin + done); });
+    } catch (const Error& e) {
+      // "text N" of this chunk is line begin + N + 1 of stdin.
+      if (e.file().empty() && e.where().starts_with("text ")) {
+        const std::size_t n = std::stoul(e.where().substr(5));
+        throw Error(e.kind(), "<stdin>", std::to_string(begin + n + 1), e.message());
+      }
+      throw;
+    }
+    for (const std::vector<float>& v : vectors) write_embedding(v, line);
+  }
+  if (std::fflush(stdout) != 0) throw Error::bad_input("<stdout>", "", "write error");
+  return 0;
+}
+
+}  // namespace kiln::cli
