@@ -35,7 +35,7 @@ const char* const kRunUsage =
     "\n"
     "Prints each output, then the times and the memory plan: the arena that holds the\n"
     "intermediates (planned from the input sizes before running), the outputs, and what\n"
-    "kernels allocated outside the plan.\n";
+    "kernels allocated outside the plan (scratch, added up over the run).\n";
 
 std::string shape_text(const std::vector<std::int64_t>& s) {
   std::string out = "[";
@@ -179,7 +179,7 @@ int run_model(const std::vector<std::string_view>& args) {
   std::sort(times.begin(), times.end());
   std::printf("time: load %.1f ms, run %.1f ms%s\n", std::chrono::duration<double, std::milli>(t1 - t0).count(),
               times[times.size() / 2], repeat > 1 ? (" (median of " + std::to_string(repeat) + ")").c_str() : "");
-  std::printf("memory: arena %s (%lld intermediates), outputs %s, outside the plan %s; threads %d\n",
+  std::printf("memory: arena %s (%lld intermediates), outputs %s, kernel scratch %s (allocated over the run); threads %d\n",
               mib(stats.arena_bytes).c_str(), static_cast<long long>(stats.planned_values), mib(stats.output_bytes).c_str(),
               mib(stats.heap_bytes).c_str(), stats.threads);
   if (options.profile) {
