@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "format/archive.hpp"
+#include "format/module_tree.hpp"
 #include "kiln/text.hpp"
 
 namespace kiln {
@@ -64,6 +66,33 @@ std::size_t check_hidden_state(const Model& model, const std::string& name) {
   return d[2].size > 0 ? static_cast<std::size_t>(d[2].size) : 0;
 }
 
+// The archive's root class without its module path ("BertForMaskedLM"); "" when it cannot
+// be told (the model loaded, so this only reads what loading read already).
+std::string root_class(const std::string& path) {
+  try {
+    const format::Archive archive = format::Archive::open(path);
+    const std::string q = format::module_tree(archive).root_class.qualified_name;
+    return q.substr(q.rfind('.') + 1);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+// Hugging Face names task heads <Family>For<Task> (BertForMaskedLM, ...): their first
+// output is task scores even where its shape is [batch, seq, n] like a hidden state.
+void check_not_a_head(const Model& model, const std::string& path) {
+  const std::string cls = root_class(path);
+  const std::size_t at = cls.find("For");
+  if (at == std::string::npos || at == 0) return;
+  std::string has = "task scores";
+  const std::vector<TensorInfo> outs = model.outputs();
+  if (!outs.empty() && outs[0].shape) has += " " + dims_text(*outs[0].shape);
+  throw Error::bad_input(path, "",
+                         "not an encoder: it is a " + cls + ", whose first output is " + has +
+                             ", not the last hidden state; embedding needs the base model (" + cls.substr(0, at) +
+                             "Model, as sentence-transformers loads it)");
+}
+
 std::vector<float> pool(const float* hidden, std::size_t seq, std::size_t dim, const std::vector<std::int32_t>& mask,
                         const EmbedOptions& options) {
   std::vector<float> v(dim, 0.0f);
@@ -101,7 +130,9 @@ Embedder Embedder::load(const std::string& model_path, const std::string& tokeni
   load.providers = options.providers;
   load.threads = options.threads;
   Model model = Model::load(model_path, load);
-  check_hidden_state(model, model_path);  // before reading the vocabulary: the likelier mistake
+  // Before reading the vocabulary: the likelier mistake.
+  check_hidden_state(model, model_path);
+  check_not_a_head(model, model_path);
   Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path, options.tokenizer);
   return from(std::move(model), std::move(tokenizer), options, model_path);
 }
@@ -112,6 +143,12 @@ Embedder Embedder::from(Model model, Tokenizer tokenizer, const EmbedOptions& op
   if (options.threads < 0) throw Error(ErrorKind::usage, "", "", "EmbedOptions::threads must be 0 (every CPU) or more");
   auto impl = std::make_shared<Impl>(Impl{std::move(model), std::move(tokenizer), options, model_name, {}, 0, 0});
   impl->dimension = check_hidden_state(impl->model, model_name);
+  if (impl->dimension != 0 && impl->dimension == impl->tokenizer.vocab_size()) {
+    // A masked-LM head returns [batch, seq, vocabulary]: scores per token, not states.
+    throw Error::bad_input(model_name, "",
+                           "not an encoder: its first output is [batch, seq, " + std::to_string(impl->dimension) +
+                               "], one score per vocabulary entry (a masked-LM head?), not the last hidden state");
+  }
   bool has_ids = false;
   for (const std::string& n : impl->model.input_names()) {
     if (n == "input_ids") {

@@ -59,12 +59,15 @@ using EmbedProgress = std::function<void(std::size_t done, std::size_t total)>;
 class Embedder {
  public:
   // Throws kiln::Error (bad_input) for a file kiln cannot read, a model whose first output
-  // is not a float32 [batch, seq, hidden] hidden state (e.g. a classification head), or a
+  // is not a float32 [batch, seq, hidden] hidden state (e.g. a classification head), an
+  // archive whose class is a Hugging Face task head (BertForMaskedLM, ...For...), or a
   // model taking inputs other than input_ids, attention_mask and token_type_ids; (usage)
   // for max_length < 2 or batch_size 0.
   static Embedder load(const std::string& model_path, const std::string& tokenizer_path,
                        const EmbedOptions& options = {});
-  // The same from a model and tokenizer already loaded (shared, not copied).
+  // The same from a model and tokenizer already loaded (shared, not copied). Without the
+  // file the class is unknown: a first output whose last size is the vocabulary's is
+  // refused instead (masked-LM scores).
   static Embedder from(Model model, Tokenizer tokenizer, const EmbedOptions& options = {},
                        const std::string& model_name = "<model>");
 

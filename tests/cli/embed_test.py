@@ -138,6 +138,9 @@ def main():
     expect("classification head", run("embed", SEQCLS, "--vocab", VOCAB, stdin=b"hello\n"), 1,
            stderr_has=("kiln: error: %s: not an encoder: its first output is float32 [batch, 3]" % SEQCLS,
                        "[batch, seq, hidden]"))
+    tokcls = os.path.join(FIXTURES, "t2", "bert_tiny_tokcls", "bert_tiny_tokcls.pt")
+    expect("token classification head", run("embed", tokcls, "--vocab", VOCAB, stdin=b"hello\n"), 1,
+           stderr_has=("not an encoder: it is a BertForTokenClassification", "[batch, seq, 5]"))
     expect("missing model", run("embed", "/nonexistent.pt", "--vocab", VOCAB, stdin=b"x\n"), 1,
            stderr_has=("/nonexistent.pt",))
     expect("missing vocab", run("embed", MODEL, "--vocab", "/nonexistent/vocab.txt", stdin=b"x\n"), 1,

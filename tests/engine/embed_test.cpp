@@ -108,8 +108,7 @@ TEST_CASE("embed: paraphrases score higher than unrelated pairs") {
 }
 
 TEST_CASE("embed: results come back in input order and do not depend on the batch size") {
-  std::vector<std::string> sentences = reference_sentences();
-  sentences.resize(40);
+  const std::vector<std::string> sentences = reference_sentences();
   const auto forward = minilm().embed(sentences);
   std::vector<std::string> reversed(sentences.rbegin(), sentences.rend());
   const auto backward = minilm().embed(reversed);
@@ -162,6 +161,16 @@ TEST_CASE("embed: models and options it cannot embed with are refused") {
     CHECK(err.kind() == kiln::ErrorKind::bad_input);
     CHECK(err.file() == seqcls);
     CHECK(err.message().find("not an encoder: its first output is float32 [batch, 3]") != std::string::npos);
+  }
+  // A masked-LM head's first output is [batch, seq, vocabulary]: shaped like a hidden state,
+  // told apart by the archive's class.
+  const std::string mlm = (kiln::testing::fixtures_root() / "t2" / "bert_tiny_mlm" / "bert_tiny_mlm.pt").string();
+  try {
+    kiln::Embedder::load(mlm, kVocab);
+    FAIL("a masked-LM head was taken for an encoder");
+  } catch (const kiln::Error& err) {
+    CHECK(err.kind() == kiln::ErrorKind::bad_input);
+    CHECK(err.message().find("not an encoder: it is a BertForMaskedLM") != std::string::npos);
   }
   kiln::EmbedOptions bad;
   bad.batch_size = 0;
