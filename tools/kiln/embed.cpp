@@ -17,6 +17,7 @@
 #include "format/utf8.hpp"
 #include "kiln/error.hpp"
 #include "kiln/text.hpp"
+#include "tools/kiln/option_reader.hpp"
 
 namespace kiln::cli {
 
@@ -52,9 +53,7 @@ const char* const kEmbedUsage =
 // Texts embedded per round: bounds the memory of the embeddings waiting to be written.
 constexpr std::size_t kChunk = 4096;
 
-Error usage_error(const std::string& message) {
-  return Error(ErrorKind::usage, "", "", "embed: " + message + " (see 'kiln embed --help')");
-}
+Error usage_error(const std::string& message) { return cli::usage_error("embed", message); }
 
 struct Settings {
   std::string model;
@@ -63,62 +62,39 @@ struct Settings {
   bool jsonl = false;
 };
 
-std::size_t parse_count(std::string_view name, std::string_view s, std::size_t lo, std::size_t hi) {
-  std::size_t n = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-  if (ec != std::errc() || end != s.data() + s.size() || n < lo || n > hi) {
-    throw usage_error(std::string(name) + " needs a whole number from " + std::to_string(lo) + " to " +
-                      std::to_string(hi) + ", not '" + std::string(s) + "'");
-  }
-  return n;
-}
-
 // Returns the settings, or nullopt when --help was asked for (and printed).
 std::optional<Settings> parse_args(const std::vector<std::string_view>& args) {
   Settings s;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string_view arg = args[i];
-    std::optional<std::string_view> inline_value;  // --name=value
-    if (arg.starts_with("--") && arg.find('=') != std::string_view::npos) {
-      inline_value = arg.substr(arg.find('=') + 1);
-      arg = arg.substr(0, arg.find('='));
-    }
-    auto value = [&]() -> std::string_view {
-      if (inline_value) return *inline_value;
-      if (i + 1 >= args.size()) throw usage_error(std::string(arg) + " needs a value");
-      return args[++i];
-    };
-    auto no_value = [&] {
-      if (inline_value) throw usage_error(std::string(arg) + " takes no value");
-    };
-    if (arg == "--help" || arg == "-h") {
+  OptionReader r(args, "embed");
+  while (r.next()) {
+    if (r.is("--help") || r.is("-h")) {
       std::fputs(kEmbedUsage, stdout);
       return std::nullopt;
-    } else if (arg == "--vocab") {
-      s.vocab = std::string(value());
-    } else if (arg == "--pooling") {
-      const std::string_view v = value();
+    } else if (r.is("--vocab")) {
+      s.vocab = std::string(r.value());
+    } else if (r.is("--pooling")) {
+      const std::string_view v = r.value();
       if (v == "mean") s.embed.pooling = Pooling::mean;
       else if (v == "cls") s.embed.pooling = Pooling::cls;
-      else throw usage_error("--pooling must be mean or cls, not '" + std::string(v) + "'");
-    } else if (arg == "--normalize") {
-      no_value();
+      else throw r.error("--pooling must be mean or cls, not '" + std::string(v) + "'");
+    } else if (r.is("--normalize")) {
+      r.flag();
       s.embed.normalize = true;
-    } else if (arg == "--jsonl") {
-      no_value();
+    } else if (r.is("--jsonl")) {
+      r.flag();
       s.jsonl = true;
-    } else if (arg == "--max-length") {
-      s.embed.max_length = parse_count("--max-length", value(), 2, std::size_t{1} << 20);
-    } else if (arg == "--batch-size") {
-      s.embed.batch_size = parse_count("--batch-size", value(), 1, 65536);
-    } else if (arg == "--threads") {
-      s.embed.threads = static_cast<int>(parse_count("--threads", value(), 0, 1024));
-    } else if (arg.starts_with("-") && arg.size() > 1) {
-      throw usage_error("unknown option '" + std::string(arg) + "'");
+    } else if (r.is("--max-length")) {
+      s.embed.max_length = static_cast<std::size_t>(r.number(2, std::int64_t{1} << 20));
+    } else if (r.is("--batch-size")) {
+      s.embed.batch_size = static_cast<std::size_t>(r.number(1, 65536));
+    } else if (r.is("--threads")) {
+      s.embed.threads = static_cast<int>(r.number(0, 1024));
+    } else if (r.is_option() && r.arg().size() > 1) {
+      throw r.error("unknown option '" + std::string(r.arg()) + "'");
     } else if (s.model.empty()) {
-      s.model = std::string(arg);
+      s.model = std::string(r.arg());
     } else {
-      throw usage_error("unexpected argument '" + std::string(arg) + "' (texts come from stdin)");
+      throw r.error("unexpected argument '" + std::string(r.arg()) + "' (texts come from stdin)");
     }
   }
   if (s.model.empty()) throw usage_error("no MODEL given");

@@ -13,6 +13,7 @@
 #include "format/json.hpp"
 #include "kiln/error.hpp"
 #include "kiln/tokenizer.hpp"
+#include "tools/kiln/option_reader.hpp"
 #include "tools/kiln/json_writer.hpp"
 
 namespace kiln::cli {
@@ -47,9 +48,7 @@ const char* const kTokenizeUsage =
     "strategy cannot do) stops the run with exit 1 and 'kiln: error: <stdin>:line N, ...';\n"
     "the lines before it have been written.\n";
 
-Error usage_error(const std::string& message) {
-  return Error(ErrorKind::usage, "", "", "tokenize: " + message + " (see 'kiln tokenize --help')");
-}
+Error usage_error(const std::string& message) { return cli::usage_error("tokenize", message); }
 
 struct Settings {
   std::string vocab;
@@ -81,52 +80,39 @@ std::optional<Settings> parse_args(const std::vector<std::string_view>& args) {
   Settings s;
   std::optional<std::string_view> max_length, truncation;
   bool padding = false, lowercase = false, no_lowercase = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string_view arg = args[i];
-    std::optional<std::string_view> inline_value;  // --name=value
-    if (arg.starts_with("--") && arg.find('=') != std::string_view::npos) {
-      inline_value = arg.substr(arg.find('=') + 1);
-      arg = arg.substr(0, arg.find('='));
-    }
-    auto value = [&]() -> std::string_view {
-      if (inline_value) return *inline_value;
-      if (i + 1 >= args.size()) throw usage_error(std::string(arg) + " needs a value");
-      return args[++i];
-    };
-    auto no_value = [&] {
-      if (inline_value) throw usage_error(std::string(arg) + " takes no value");
-    };
-    if (arg == "--help" || arg == "-h") {
+  OptionReader r(args, "tokenize");
+  while (r.next()) {
+    if (r.is("--help") || r.is("-h")) {
       std::fputs(kTokenizeUsage, stdout);
       return std::nullopt;
-    } else if (arg == "--vocab") {
-      s.vocab = std::string(value());
-    } else if (arg == "--max-length") {
-      max_length = value();
-    } else if (arg == "--truncation") {
-      truncation = value();
-    } else if (arg == "--lowercase") {
-      no_value();
+    } else if (r.is("--vocab")) {
+      s.vocab = std::string(r.value());
+    } else if (r.is("--max-length")) {
+      max_length = r.value();
+    } else if (r.is("--truncation")) {
+      truncation = r.value();
+    } else if (r.is("--lowercase")) {
+      r.flag();
       lowercase = true;
-    } else if (arg == "--no-lowercase") {
-      no_value();
+    } else if (r.is("--no-lowercase")) {
+      r.flag();
       no_lowercase = true;
-    } else if (arg == "--pair") {
-      no_value();
+    } else if (r.is("--pair")) {
+      r.flag();
       s.pair = true;
-    } else if (arg == "--jsonl") {
-      no_value();
+    } else if (r.is("--jsonl")) {
+      r.flag();
       s.jsonl = true;
-    } else if (arg == "--padding") {
-      no_value();
+    } else if (r.is("--padding")) {
+      r.flag();
       padding = true;
-    } else if (arg == "--no-special-tokens") {
-      no_value();
+    } else if (r.is("--no-special-tokens")) {
+      r.flag();
       s.encode.add_special_tokens = false;
-    } else if (arg.starts_with("-")) {
-      throw usage_error("unknown option '" + std::string(arg) + "'");
+    } else if (r.is_option()) {
+      throw usage_error("unknown option '" + std::string(r.arg()) + "'");
     } else {
-      throw usage_error("unexpected argument '" + std::string(arg) + "' (text comes from stdin)");
+      throw usage_error("unexpected argument '" + std::string(r.arg()) + "' (text comes from stdin)");
     }
   }
   if (s.vocab.empty()) throw usage_error("no --vocab FILE given");
