@@ -100,6 +100,13 @@ exec::LoadOptions to_exec(const LoadOptions& options) {
   return load;
 }
 
+std::shared_ptr<const Model::Impl> make_impl(std::shared_ptr<const exec::Program> program) {
+  auto impl = std::make_shared<Model::Impl>();
+  impl->program = std::move(program);
+  for (const exec::InputInfo& i : impl->program->inputs) impl->input_names.push_back(i.name);
+  return impl;
+}
+
 TensorInfo describe(const std::string& name, const ir::Type& type, const passes::ShapeReport& shapes) {
   TensorInfo info;
   info.name = name;
@@ -129,11 +136,8 @@ void flatten_types(const ir::Graph& g, ir::ValueId v, std::vector<const ir::Type
 
 Model Model::load(const std::string& path, const LoadOptions& options) {
   const exec::LoadOptions load = to_exec(options);
-  auto impl = std::make_shared<Impl>();
-  impl->program = exec::load_program(path, load);
-  for (const exec::InputInfo& i : impl->program->inputs) impl->input_names.push_back(i.name);
   Model m;
-  m.impl_ = std::move(impl);
+  m.impl_ = make_impl(exec::load_program(path, load));
   return m;
 }
 
@@ -142,11 +146,8 @@ Model Model::load_from_memory(const void* data, std::size_t size, const LoadOpti
   const exec::LoadOptions load = to_exec(options);
   const format::Archive archive =
       format::Archive::from_buffer(std::span<const std::byte>(static_cast<const std::byte*>(data), size), name);
-  auto impl = std::make_shared<Impl>();
-  impl->program = exec::load_program(archive, load);
-  for (const exec::InputInfo& i : impl->program->inputs) impl->input_names.push_back(i.name);
   Model m;
-  m.impl_ = std::move(impl);
+  m.impl_ = make_impl(exec::load_program(archive, load));
   return m;
 }
 

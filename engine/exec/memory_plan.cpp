@@ -72,7 +72,8 @@ MemoryPlan plan_memory(const Program& p, const std::map<std::int64_t, std::int64
   // Positions in the top-level order; a read inside a nested block counts at its owner.
   std::vector<std::int64_t> def(g.values.size(), -1), end(g.values.size(), -1);
   std::vector<std::vector<std::uint32_t>> roots(g.values.size());  // storages a value may share
-  std::vector<bool> planned(g.values.size(), false);
+  // Bytes of each value the arena will hold; -1 for the rest (views, outputs, unknown sizes).
+  std::vector<std::int64_t> planned(g.values.size(), -1);
   std::vector<ir::NodeId> order;
   for (ir::NodeId n : top.nodes)
     if (!ir::node(g, n).erased) order.push_back(n);
@@ -106,16 +107,16 @@ MemoryPlan plan_memory(const Program& p, const std::map<std::int64_t, std::int64
         ++plan.unplanned_values;
         continue;
       }
-      if (tensor_bytes(type, p, sizes)) planned[v] = true;
+      if (const auto bytes = tensor_bytes(type, p, sizes)) planned[v] = *bytes;
       else ++plan.unplanned_values;
     }
   }
   // Outputs leave the run: they, and whatever they may share, are not in the arena.
   for (ir::ValueId r : top.returns) {
     for (std::uint32_t root : roots[ir::idx(r)]) {
-      if (!planned[root]) continue;
-      planned[root] = false;
-      plan.output_bytes += *tensor_bytes(ir::value(g, ir::ValueId{root}).type, p, sizes);
+      if (planned[root] < 0) continue;
+      plan.output_bytes += planned[root];
+      planned[root] = -1;
     }
   }
   // A storage lives as long as any value that may share it.
@@ -129,10 +130,8 @@ MemoryPlan plan_memory(const Program& p, const std::map<std::int64_t, std::int64
   };
   std::vector<Item> items;
   for (std::size_t v = 0; v < g.values.size(); ++v) {
-    if (!planned[v]) continue;
-    const std::int64_t bytes = *tensor_bytes(ir::value(g, ir::ValueId{static_cast<std::uint32_t>(v)}).type, p, sizes);
-    if (bytes == 0) continue;
-    items.push_back(Item{static_cast<std::uint32_t>(v), bytes, def[v], last[v]});
+    if (planned[v] <= 0) continue;
+    items.push_back(Item{static_cast<std::uint32_t>(v), planned[v], def[v], last[v]});
   }
   std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.bytes > b.bytes; });
 
@@ -141,7 +140,7 @@ MemoryPlan plan_memory(const Program& p, const std::map<std::int64_t, std::int64
     std::int64_t offset, size, first, last;
   };
   std::vector<Placed> placed;
-  std::map<std::uint32_t, std::int64_t> offset_of;
+  std::vector<std::int64_t> offset_of(g.values.size(), -1);
   for (const Item& it : items) {
     std::vector<std::pair<std::int64_t, std::int64_t>> busy;  // [offset, offset + size)
     for (const Placed& q : placed)
@@ -161,9 +160,8 @@ MemoryPlan plan_memory(const Program& p, const std::map<std::int64_t, std::int64
   }
   for (ir::NodeId n : order) {
     for (ir::ValueId o : ir::node(g, n).outputs) {
-      const auto it = offset_of.find(ir::idx(o));
-      if (it == offset_of.end()) continue;
-      plan.slots[ir::idx(n)].push_back(MemoryPlan::Slot{o, it->second, *tensor_bytes(ir::value(g, o).type, p, sizes)});
+      const auto v = ir::idx(o);
+      if (offset_of[v] >= 0) plan.slots[ir::idx(n)].push_back(MemoryPlan::Slot{o, offset_of[v], planned[v]});
     }
   }
   return plan;
