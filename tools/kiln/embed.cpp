@@ -2,11 +2,8 @@
 // and writes one embedding per line, a JSON array of floats, in input order.
 #include "tools/kiln/embed.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -18,6 +15,7 @@
 #include "kiln/error.hpp"
 #include "kiln/text.hpp"
 #include "tools/kiln/option_reader.hpp"
+#include "tools/kiln/progress.hpp"
 
 namespace kiln::cli {
 
@@ -167,36 +165,6 @@ std::vector<std::string> read_texts(bool jsonl) {
   return texts;
 }
 
-// "[#######.......]  1200/5000 texts, 310/s" redrawn in place on a terminal's stderr.
-class Progress {
- public:
-  Progress(std::size_t total, std::size_t batch)
-      : on_(total > 2 * batch && isatty(fileno(stderr)) == 1), total_(total), start_(std::chrono::steady_clock::now()) {}
-  ~Progress() {
-    if (drawn_) std::fputs("\r\033[K", stderr);
-  }
-  void update(std::size_t done) {
-    if (!on_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (drawn_ && done < total_ && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    drawn_ = true;
-    constexpr int kWidth = 30;
-    const int filled = static_cast<int>(kWidth * done / std::max<std::size_t>(total_, 1));
-    const double seconds = std::chrono::duration<double>(now - start_).count();
-    std::fprintf(stderr, "\r[%.*s%.*s] %zu/%zu texts, %.0f/s\033[K", filled, "##############################",
-                 kWidth - filled, "..............................", done, total_,
-                 seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
-    std::fflush(stderr);
-  }
-
- private:
-  bool on_;
-  bool drawn_ = false;
-  std::size_t total_;
-  std::chrono::steady_clock::time_point start_, last_;
-};
-
 void write_embedding(const std::vector<float>& v, std::string& line) {
   line.clear();
   line += '[';
@@ -222,7 +190,7 @@ int run_embed(const std::vector<std::string_view>& args) {
   const Embedder embedder = Embedder::load(settings->model, settings->vocab, settings->embed);
   const std::vector<std::string> texts = read_texts(settings->jsonl);
 
-  Progress progress(texts.size(), settings->embed.batch_size);
+  Progress progress(texts.size(), "texts", texts.size() > 2 * settings->embed.batch_size);
   std::string line;
   std::vector<std::string> chunk;
   for (std::size_t begin = 0; begin < texts.size(); begin += kChunk) {
