@@ -1,6 +1,7 @@
 // JsonWriter — writes the CLI's `--json` output: compact, valid JSON, keys in the order given.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -30,6 +31,16 @@ class JsonWriter {
   JsonWriter& value(std::int64_t n) { comma(); out_ += std::to_string(n); return *this; }
   JsonWriter& value(std::uint64_t n) { comma(); out_ += std::to_string(n); return *this; }
   JsonWriter& value(int n) { return value(static_cast<std::int64_t>(n)); }
+  // Six significant digits ("12.3457", "1.5e+06"): measurements, not exact values. JSON has
+  // no NaN or infinity, so those are null.
+  JsonWriter& value(double d) {
+    if (!std::isfinite(d)) return null();
+    comma();
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", d);
+    out_ += buf;
+    return *this;
+  }
   JsonWriter& null() { comma(); out_ += "null"; return *this; }
   template <typename T>
   JsonWriter& field(std::string_view k, const T& v) { key(k); return value(v); }

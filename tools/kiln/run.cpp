@@ -43,11 +43,6 @@ std::string shape_text(const std::vector<std::int64_t>& s) {
   return out + "]";
 }
 
-Tensor read_input(const std::string& path) {
-  const format::NpyArray a = format::read_npy(path);
-  return Tensor::from_bytes(a.dtype, a.shape, a.data.data());
-}
-
 [[noreturn]] void usage(const std::string& message) { throw Error(ErrorKind::usage, "", "", "run: " + message); }
 
 // "1000", "64K", "512M", "2G" (powers of 1024); nullopt for anything else.
@@ -155,8 +150,8 @@ int run_model(const std::vector<std::string_view>& args) {
   std::vector<double> times;
   std::vector<Tensor> inputs;
   std::vector<std::pair<std::string, Tensor>> by_name;
-  for (const std::string& p : positional) inputs.push_back(read_input(p));
-  for (const auto& [name, p] : named) by_name.emplace_back(name, read_input(p));
+  for (const std::string& p : positional) inputs.push_back(read_npy_input(p));
+  for (const auto& [name, p] : named) by_name.emplace_back(name, read_npy_input(p));
   for (int r = 0; r < repeat; ++r) {
     warnings.clear();
     const auto s = std::chrono::steady_clock::now();
@@ -182,15 +177,22 @@ int run_model(const std::vector<std::string_view>& args) {
   std::printf("memory: arena %s (%lld intermediates), outputs %s, kernel scratch %s (allocated over the run); threads %d\n",
               mib(stats.arena_bytes).c_str(), static_cast<long long>(stats.planned_values), mib(stats.output_bytes).c_str(),
               mib(stats.heap_bytes).c_str(), stats.threads);
-  if (options.profile) {
-    double total = 0;
-    for (const auto& op : stats.ops) total += op.ms;
-    std::printf("profile (last run, %.1f ms in kernels):\n", total);
-    for (const auto& op : stats.ops)
-      std::printf("  %-36s %6lld calls %9.2f ms %5.1f%%\n", op.op.c_str(), static_cast<long long>(op.calls), op.ms,
-                  total > 0 ? 100.0 * op.ms / total : 0.0);
-  }
+  if (options.profile) print_profile(stats.ops, "last run");
   return 0;
+}
+
+Tensor read_npy_input(const std::string& path) {
+  const format::NpyArray a = format::read_npy(path);
+  return Tensor::from_bytes(a.dtype, a.shape, a.data.data());
+}
+
+void print_profile(const std::vector<RunStats::OpTime>& ops, const std::string& covers) {
+  double total = 0;
+  for (const auto& op : ops) total += op.ms;
+  std::printf("profile (%s, %.1f ms in kernels):\n", covers.c_str(), total);
+  for (const auto& op : ops)
+    std::printf("  %-36s %6lld calls %9.2f ms %5.1f%%\n", op.op.c_str(), static_cast<long long>(op.calls), op.ms,
+                total > 0 ? 100.0 * op.ms / total : 0.0);
 }
 
 }  // namespace kiln::cli
