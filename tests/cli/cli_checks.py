@@ -22,6 +22,15 @@ def expect(name, result, code, stderr_has=(), stdout_has=(), stderr_lacks=()):
         passed += 1
 
 
+def check(name, ok, detail=""):
+    """Records a condition that is not about one run's exit code and streams."""
+    global passed
+    if ok:
+        passed += 1
+    else:
+        failures.append("%s: %s" % (name, detail))
+
+
 def summary(label):
     """Prints the failures and the tally; returns the exit code."""
     for f in failures:

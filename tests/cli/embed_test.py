@@ -17,7 +17,7 @@ import struct
 import subprocess
 import sys
 
-from cli_checks import expect, summary
+from cli_checks import check, expect, summary
 
 KILN = sys.argv[1]
 FIXTURES = os.environ.get("KILN_FIXTURES") or sys.argv[2]
@@ -64,15 +64,6 @@ def norm(v):
 
 def cosine(a, b):
     return sum(x * y for x, y in zip(a, b)) / max(norm(a) * norm(b), 1e-12)
-
-
-def check(name, ok, detail=""):
-    """Records a condition that is not about one run's exit code and streams."""
-    import cli_checks
-    if ok:
-        cli_checks.passed += 1
-    else:
-        cli_checks.failures.append("%s: %s" % (name, detail))
 
 
 def main():

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kiln/kiln.hpp"
+#include "tools/kiln/bench.hpp"
 #include "tools/kiln/embed.hpp"
 #include "tools/kiln/inspect.hpp"
 #include "tools/kiln/run.hpp"
@@ -35,6 +36,7 @@ const char* const kUsage =
     "  run MODEL [INPUT.npy]... [options]  run a model on .npy inputs, write .npy outputs\n"
     "  tokenize --vocab FILE [options]     BERT WordPiece ids of stdin lines, as JSON lines\n"
     "  embed MODEL --vocab FILE [options]  sentence embeddings of stdin lines, as JSON arrays\n"
+    "  bench MODEL [options]               load and run times, throughput, memory\n"
     "\n"
 
     "exit codes: 0 ok, 1 bad input or model, 2 usage, 3 internal error\n";
@@ -70,6 +72,7 @@ int run(const std::vector<std::string_view>& args) {
   if (cmd == "run") return kiln::cli::run_model({args.begin() + 1, args.end()});
   if (cmd == "tokenize") return kiln::cli::run_tokenize({args.begin() + 1, args.end()});
   if (cmd == "embed") return kiln::cli::run_embed({args.begin() + 1, args.end()});
+  if (cmd == "bench") return kiln::cli::run_bench({args.begin() + 1, args.end()});
   throw kiln::Error(kiln::ErrorKind::usage, "", "",
                     "unknown command '" + std::string(cmd) + "' (see 'kiln --help')");
 }
