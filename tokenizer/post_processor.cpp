@@ -89,6 +89,7 @@ Encoding assemble(const PostProcessor& post, SequenceTokens&& a, SequenceTokens*
   e.offsets.reserve(n);
   e.tokens.reserve(n);
   e.sequence_ids.reserve(n);
+  e.word_ids.reserve(n);
   for (const TemplatePiece& p : t.pieces) {
     if (p.sequence < 0) {
       if (!add_special_tokens) continue;
@@ -99,6 +100,7 @@ Encoding assemble(const PostProcessor& post, SequenceTokens&& a, SequenceTokens*
         e.offsets.emplace_back(0, 0);
         e.tokens.push_back(p.tokens[i]);
         e.sequence_ids.push_back(-1);
+        e.word_ids.push_back(-1);
       }
       continue;
     }
@@ -109,6 +111,7 @@ Encoding assemble(const PostProcessor& post, SequenceTokens&& a, SequenceTokens*
     e.offsets.insert(e.offsets.end(), s.offsets.begin(), s.offsets.end());
     e.tokens.insert(e.tokens.end(), std::make_move_iterator(s.tokens.begin()), std::make_move_iterator(s.tokens.end()));
     e.sequence_ids.insert(e.sequence_ids.end(), s.size(), static_cast<std::int8_t>(p.sequence));
+    e.word_ids.insert(e.word_ids.end(), s.words.begin(), s.words.end());
   }
   return e;
 }
@@ -122,6 +125,7 @@ void pad(Encoding& e, std::size_t length, std::int32_t pad_id, const std::string
   e.offsets.insert(e.offsets.end(), extra, {0, 0});
   e.tokens.insert(e.tokens.end(), extra, pad_token);
   e.sequence_ids.insert(e.sequence_ids.end(), extra, -1);
+  e.word_ids.insert(e.word_ids.end(), extra, -1);
 }
 
 }  // namespace kiln::tokenizer

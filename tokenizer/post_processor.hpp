@@ -17,6 +17,7 @@ struct SequenceTokens {
   std::vector<std::int32_t> ids;
   std::vector<std::string> tokens;
   std::vector<std::pair<std::size_t, std::size_t>> offsets;
+  std::vector<std::int32_t> words;  // word index of each token within the text
 
   std::size_t size() const { return ids.size(); }
   void truncate(std::size_t n) {
@@ -24,6 +25,7 @@ struct SequenceTokens {
     ids.resize(n);
     tokens.resize(n);
     offsets.resize(n);
+    words.resize(n);
   }
 };
 

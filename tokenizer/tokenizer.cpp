@@ -3,6 +3,8 @@
 #include "kiln/tokenizer.hpp"
 
 #include <limits>
+#include <string_view>
+#include <utility>
 #include <span>
 
 #include "format/file_bytes.hpp"
@@ -46,6 +48,10 @@ SequenceTokens Tokenizer::Impl::encode_sequence(std::string_view text, std::stri
   out.ids.reserve(cps.size() / 3 + 4);
   out.tokens.reserve(cps.size() / 3 + 4);
   out.offsets.reserve(cps.size() / 3 + 4);
+  out.words.reserve(cps.size() / 3 + 4);
+  // Each added token and each pre-tokenized word is one word, numbered in order, as the
+  // reference numbers its splits.
+  std::int32_t word = 0;
 
   std::vector<AddedVocabulary::Split> raw_splits;
   added.split_raw(cps, raw_splits);
@@ -60,6 +66,7 @@ SequenceTokens Tokenizer::Impl::encode_sequence(std::string_view text, std::stri
       out.tokens.push_back(tokenizer::to_utf8(cps.begin() + static_cast<std::ptrdiff_t>(raw.begin),
                                               cps.begin() + static_cast<std::ptrdiff_t>(raw.end)));
       out.offsets.emplace_back(raw.begin, raw.end);
+      out.words.push_back(word++);
       continue;
     }
     norm.clear();
@@ -74,18 +81,21 @@ SequenceTokens Tokenizer::Impl::encode_sequence(std::string_view text, std::stri
         for (std::size_t i = part.begin; i < part.end; ++i) tokenizer::append_utf8(text, norm[i].cp);
         out.tokens.push_back(std::move(text));
         out.offsets.push_back(span_of(norm.data(), part.begin, part.end));
+        out.words.push_back(word++);
         continue;
       }
       const NChar* base = norm.data() + part.begin;
       tokenizer::pre_tokenize(base, part.end - part.begin, [&](std::size_t begin, std::size_t end) {
         pieces.clear();
-        const NChar* word = base + begin;
-        model.tokenize(word, end - begin, pieces);
+        const NChar* word_chars = base + begin;
+        model.tokenize(word_chars, end - begin, pieces);
         for (const WordPiece::Piece& p : pieces) {
           out.ids.push_back(p.id);
           out.tokens.push_back(model.text(p));
-          out.offsets.push_back(span_of(word, p.begin, p.end));
+          out.offsets.push_back(span_of(word_chars, p.begin, p.end));
+          out.words.push_back(word);
         }
+        ++word;
       });
     }
   }
@@ -152,6 +162,55 @@ const std::string& Tokenizer::id_to_token(std::int32_t id) const {
   if (const std::string* t = impl_->added.token(id)) return *t;
   if (const std::string* t = impl_->model.token(id)) return *t;
   throw Error::bad_input(impl_->source, "", "no token has id " + std::to_string(id));
+}
+
+namespace {
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+  std::string out;
+  std::size_t at = 0;
+  for (std::size_t hit; (hit = s.find(from, at)) != std::string::npos; at = hit + from.size()) {
+    out.append(s, at, hit - at);
+    out.append(to);
+  }
+  if (at == 0) return;
+  out.append(s, at, std::string::npos);
+  s = std::move(out);
+}
+
+}  // namespace
+
+std::string Tokenizer::decode(const std::vector<std::int32_t>& ids, bool skip_special_tokens) const {
+  const std::string& prefix = impl_->model.config().continuing_subword_prefix;
+  std::string text;
+  bool first = true;
+  for (const std::int32_t id : ids) {
+    if (skip_special_tokens) {
+      bool special = false;
+      for (const tokenizer::AddedToken& t : impl_->added.tokens()) special = special || (t.special && t.id == id);
+      if (special) continue;
+    }
+    const std::string* token = impl_->added.token(id);
+    if (!token) token = impl_->model.token(id);
+    if (!token) throw Error(ErrorKind::usage, impl_->source, "", "decode: no token has id " + std::to_string(id));
+    // The WordPiece decoder: a continuation joins the word before it (not at the start).
+    if (first) {
+      text += *token;
+    } else if (!prefix.empty() && token->starts_with(prefix)) {
+      text.append(*token, prefix.size(), std::string::npos);
+    } else {
+      text += ' ';
+      text += *token;
+    }
+    first = false;
+  }
+  // clean_up_tokenization: the spaces a tokenizer put before punctuation and contractions.
+  for (const auto& [from, to] : {std::pair<std::string_view, std::string_view>{" .", "."}, {" ?", "?"}, {" !", "!"},
+                                 {" ,", ","}, {" ' ", "'"}, {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"},
+                                 {" 've", "'ve"}, {" 're", "'re"}}) {
+    replace_all(text, from, to);
+  }
+  return text;
 }
 
 bool Tokenizer::lowercase() const { return impl_->normalizer.lowercase; }

@@ -49,6 +49,10 @@ struct Encoding {
   std::vector<std::string> tokens;
   // Which text each token came from: 0 first, 1 second, -1 special or padding.
   std::vector<std::int8_t> sequence_ids;
+  // Which word of its text each token belongs to, counted from 0 in each text (a word is
+  // what the pre-tokenizer splits: a run of letters and digits, one punctuation mark, an
+  // added token); -1 for special tokens and padding. Hugging Face's word_ids().
+  std::vector<std::int32_t> word_ids;
 };
 
 class Tokenizer {
@@ -61,6 +65,13 @@ class Tokenizer {
   // `text` must be valid UTF-8; invalid UTF-8 is a kiln::Error naming the byte offset.
   Encoding encode(std::string_view text, const EncodeOptions& options = {}) const;
   Encoding encode_pair(std::string_view first, std::string_view second, const EncodeOptions& options = {}) const;
+
+  // The text of ids as Hugging Face's decode() gives it for a BERT tokenizer: WordPiece
+  // continuations ("##ing") join the previous token, other tokens are separated by one
+  // space, then the tokenization spaces are cleaned up (" ." -> ".", " n't" -> "n't", ...).
+  // skip_special_tokens drops [CLS], [SEP], [PAD], [MASK], [UNK] and other special added
+  // tokens. Ids out of range throw kiln::Error (usage).
+  std::string decode(const std::vector<std::int32_t>& ids, bool skip_special_tokens = true) const;
 
   std::size_t vocab_size() const;
   std::optional<std::int32_t> token_to_id(std::string_view token) const;

@@ -58,6 +58,7 @@ struct Expected {
   std::optional<std::string> error;
   std::vector<std::int32_t> ids, type_ids, attention_mask;
   std::vector<std::pair<std::size_t, std::size_t>> offsets;
+  std::vector<std::int32_t> word_ids;
   std::vector<std::string> tokens;
 };
 
@@ -113,6 +114,7 @@ std::vector<Expected> read_expected(const fs::path& path) {
                                static_cast<std::size_t>(o.at(std::size_t{1}).as_int()));
       }
       for (const JsonValue& t : v.at("tokens").as_array()) e.tokens.push_back(t.as_string());
+      e.word_ids = int_array(v.at("word_ids"));
     }
     out.push_back(std::move(e));
   }
@@ -228,7 +230,7 @@ std::string check_line(const kiln::Tokenizer& tok, const kiln::EncodeOptions& op
   }
   return diff("input_ids", got.ids, e.ids) + diff("token_type_ids", got.type_ids, e.type_ids) +
          diff("attention_mask", got.attention_mask, e.attention_mask) + diff("offsets", got.offsets, e.offsets) +
-         diff("tokens", got.tokens, e.tokens);
+         diff("tokens", got.tokens, e.tokens) + diff("word_ids", got.word_ids, e.word_ids);
 }
 
 struct Golden {

@@ -30,7 +30,8 @@ same result for every line and option set, or the script fails, so one expected 
 serves both of kiln's load paths.
 
 Every expected line is {"line": N, "text": ..., ["text_pair": ...,] ["options": ...,] then either
-"input_ids", "token_type_ids", "attention_mask", "offsets", "tokens", or "error" (the
+"input_ids", "token_type_ids", "attention_mask", "offsets", "tokens", "word_ids" (-1 for
+special tokens and padding), or "error" (the
 reference's message) when the reference refuses the input (a truncation it cannot do).
 Offsets are in Unicode code points, as Python's tokenizers reports them for str input.
 "options" ({"add_special_tokens", "max_length", "truncation", "padding"}) appears only in
@@ -818,7 +819,8 @@ def encode_one(tok, row, add_special):
     except Exception as ex:  # the reference raises plain Exception for truncation errors
         return {"error": str(ex)}
     return {"input_ids": e.ids, "token_type_ids": e.type_ids, "attention_mask": e.attention_mask,
-            "offsets": [list(o) for o in e.offsets], "tokens": e.tokens}
+            "offsets": [list(o) for o in e.offsets], "tokens": e.tokens,
+            "word_ids": [-1 if w is None else w for w in e.word_ids]}
 
 
 def options_json(options):

@@ -41,6 +41,15 @@ class JsonWriter {
     out_ += buf;
     return *this;
   }
+  // A float32 result (a score): nine significant digits, enough to read back the same float.
+  JsonWriter& value(float f) {
+    if (!std::isfinite(f)) return null();
+    comma();
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(f));
+    out_ += buf;
+    return *this;
+  }
   JsonWriter& null() { comma(); out_ += "null"; return *this; }
   template <typename T>
   JsonWriter& field(std::string_view k, const T& v) { key(k); return value(v); }

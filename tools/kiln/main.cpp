@@ -12,6 +12,7 @@
 #include "tools/kiln/embed.hpp"
 #include "tools/kiln/inspect.hpp"
 #include "tools/kiln/run.hpp"
+#include "tools/kiln/text_commands.hpp"
 #include "tools/kiln/tokenize.hpp"
 
 namespace {
@@ -36,6 +37,11 @@ const char* const kUsage =
     "  run MODEL [INPUT.npy]... [options]  run a model on .npy inputs, write .npy outputs\n"
     "  tokenize --vocab FILE [options]     BERT WordPiece ids of stdin lines, as JSON lines\n"
     "  embed MODEL --vocab FILE [options]  sentence embeddings of stdin lines, as JSON arrays\n"
+    "  fill-mask MODEL --vocab FILE [options]\n"
+    "                                      the likeliest tokens for each [MASK] of stdin lines\n"
+    "  classify MODEL --vocab FILE [options]\n"
+    "                                      label scores of stdin lines (sequence classification)\n"
+    "  qa MODEL --vocab FILE [options]     answers to questions from a context\n"
     "  bench MODEL [options]               load and run times, throughput, memory\n"
     "\n"
 
@@ -72,6 +78,9 @@ int run(const std::vector<std::string_view>& args) {
   if (cmd == "run") return kiln::cli::run_model({args.begin() + 1, args.end()});
   if (cmd == "tokenize") return kiln::cli::run_tokenize({args.begin() + 1, args.end()});
   if (cmd == "embed") return kiln::cli::run_embed({args.begin() + 1, args.end()});
+  if (cmd == "fill-mask") return kiln::cli::run_fill_mask({args.begin() + 1, args.end()});
+  if (cmd == "classify") return kiln::cli::run_classify({args.begin() + 1, args.end()});
+  if (cmd == "qa") return kiln::cli::run_qa({args.begin() + 1, args.end()});
   if (cmd == "bench") return kiln::cli::run_bench({args.begin() + 1, args.end()});
   throw kiln::Error(kiln::ErrorKind::usage, "", "",
                     "unknown command '" + std::string(cmd) + "' (see 'kiln --help')");
