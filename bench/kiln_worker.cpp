@@ -2,9 +2,8 @@
 // protocol of worker_protocol.hpp. It uses only the public API (kiln/kiln.hpp), as a user
 // embedding kiln would: Model::load is the whole of load and ready (kiln prepares
 // nothing later), and every run goes through Model::run.
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
+#include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -51,24 +50,16 @@ class KilnEngine : public bench::Engine {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::WorkerArgs args;
-  if (!bench::parse_args(argc, argv, args)) {
-    std::fprintf(stderr, "usage: kiln_bench_worker MODEL [--threads T]\n");
-    return 2;
-  }
-  try {
+  return bench::worker_main(argc, argv, "kiln_bench_worker", [](const std::string& path, int threads) {
     kiln::LoadOptions load;
-    load.threads = args.threads;
+    load.threads = threads;
     const auto start = std::chrono::steady_clock::now();
-    kiln::Model model = kiln::Model::load(args.model, load);
+    kiln::Model model = kiln::Model::load(path, load);
     const double load_ms = bench::ms_since(start);
-    KilnEngine engine(std::move(model), args.threads);
     const kiln::BuildInfo info = kiln::build_info();
-    const std::string hello = "\"engine\":\"kiln\",\"version\":\"" + bench::json_escape(info.version + " (" + info.build_type +
-                              ", " + info.compiler + (info.onednn ? ", oneDNN " + info.onednn_version : "") + ")") + "\"";
-    return bench::serve(engine, hello, load_ms);
-  } catch (const std::exception& e) {
-    std::printf("error %s\n", bench::json_escape(e.what()).c_str());
-    return 1;
-  }
+    const std::string version = info.version + " (" + info.build_type + ", " + info.compiler +
+                                (info.onednn ? ", oneDNN " + info.onednn_version : "") + ")";
+    return bench::Loaded{std::make_unique<KilnEngine>(std::move(model), threads),
+                         "\"engine\":\"kiln\",\"version\":\"" + bench::json_escape(version) + "\"", load_ms};
+  });
 }

@@ -9,8 +9,9 @@
 #include <torch/script.h>
 #include <torch/version.h>
 
-#include <cstdio>
-#include <exception>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -69,26 +70,22 @@ class TorchEngine : public bench::Engine {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::WorkerArgs args;
-  if (!bench::parse_args(argc, argv, args)) {
-    std::fprintf(stderr, "usage: torch_bench_worker MODEL [--threads T]\n");
-    return 2;
-  }
-  try {
+  return bench::worker_main(argc, argv, "torch_bench_worker", [](const std::string& path, int threads) {
     torch::jit::getProfilingMode() = false;
     torch::jit::getExecutorMode() = false;
-    at::set_num_threads(args.threads);
+    at::set_num_threads(threads);
     const auto start = std::chrono::steady_clock::now();
-    torch::jit::Module module = torch::jit::load(args.model);
+    torch::jit::Module module;
+    try {
+      module = torch::jit::load(path);
+    } catch (const c10::Error& e) {
+      throw std::runtime_error(e.what_without_backtrace());  // one line for the driver, not a stack
+    }
     module.eval();
     const double load_ms = bench::ms_since(start);
-    TorchEngine engine(std::move(module));
-    const std::string hello = std::string("\"engine\":\"libtorch\",\"version\":\"") + TORCH_VERSION +
-                              " (profiling executor off, InferenceMode, " + std::to_string(at::get_num_threads()) +
-                              " threads)\"";
-    return bench::serve(engine, hello, load_ms);
-  } catch (const std::exception& e) {
-    std::printf("error %s\n", bench::json_escape(e.what()).c_str());
-    return 1;
-  }
+    const std::string version = std::string(TORCH_VERSION) + " (profiling executor off, InferenceMode, " +
+                                std::to_string(at::get_num_threads()) + " threads)";
+    return bench::Loaded{std::make_unique<TorchEngine>(std::move(module)),
+                         "\"engine\":\"libtorch\",\"version\":\"" + version + "\"", load_ms};
+  });
 }

@@ -14,11 +14,13 @@
 #pragma once
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -118,24 +120,42 @@ inline int serve(Engine& engine, const std::string& hello, double load_ms) {
   return 0;
 }
 
-// Both workers take MODEL [--threads T].
-struct WorkerArgs {
-  std::string model;
-  int threads = 1;
+// What a worker's loader returns: the engine, the start line's JSON fields without braces
+// (engine, version, ...), and how long loading took.
+struct Loaded {
+  std::unique_ptr<Engine> engine;
+  std::string hello;
+  double load_ms = 0;
 };
 
-inline bool parse_args(int argc, char** argv, WorkerArgs& args) {
-  for (int i = 1; i < argc; ++i) {
+// A worker's whole main: `name MODEL [--threads T]`; load(model, threads) -> Loaded, timed
+// by the loader itself (what counts as loading differs by engine).
+template <class Load>
+int worker_main(int argc, char** argv, const char* name, Load load) {
+  std::string model;
+  int threads = 1;
+  bool ok = true;
+  for (int i = 1; i < argc && ok; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) {
-      args.threads = std::atoi(argv[++i]);
-    } else if (args.model.empty() && a.rfind("--", 0) != 0) {
-      args.model = a;
+      threads = std::atoi(argv[++i]);
+    } else if (model.empty() && a.rfind("--", 0) != 0) {
+      model = a;
     } else {
-      return false;
+      ok = false;
     }
   }
-  return !args.model.empty() && args.threads >= 1;
+  if (!ok || model.empty() || threads < 1) {
+    std::fprintf(stderr, "usage: %s MODEL [--threads T]\n", name);
+    return 2;
+  }
+  try {
+    Loaded loaded = load(model, threads);
+    return serve(*loaded.engine, loaded.hello, loaded.load_ms);
+  } catch (const std::exception& e) {
+    std::printf("error %s\n", json_escape(e.what()).c_str());
+    return 1;
+  }
 }
 
 }  // namespace bench
