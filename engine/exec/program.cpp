@@ -68,17 +68,25 @@ std::string table_name(const std::string& tensor) {
 void find_index_checks(Program& p) {
   const ir::Graph& g = p.graph;
   const auto& params = ir::block(g, ir::kTopBlock).params;
-  ir::walk(g, [&](ir::NodeId n) {
-    if (!ir::is_kind(g, n, "aten::embedding")) return;
-    const ir::Node& node = ir::node(g, n);
-    const auto param = std::find(params.begin(), params.end(), node.inputs[1]);
+  // A graph input used as the indices of a weight table: aten::embedding(table, ids), or
+  // the (table, ids) pairs of the fused kiln::embedding_layer_norm from input 4.
+  const auto check = [&](ir::ValueId table, ir::ValueId ids) {
+    const auto param = std::find(params.begin(), params.end(), ids);
     if (param == params.end()) return;
-    const ir::NodeId w = ir::value(g, node.inputs[0]).node;
+    const ir::NodeId w = ir::value(g, table).node;
     if (w == ir::kNoNode || !ir::is_kind(g, w, "prim::Constant") || ir::node(g, w).attrs.empty()) return;
     const auto* ref = std::get_if<ir::TensorRef>(&ir::node(g, w).attrs[0].value);
-    const auto& shape = ir::value(g, node.inputs[0]).type.tensor.shape;
+    const auto& shape = ir::value(g, table).type.tensor.shape;
     if (!ref || !shape || shape->empty() || shape->front().symbolic) return;
     p.index_checks.push_back(IndexCheck{static_cast<std::size_t>(param - params.begin()), shape->front().value, table_name(ref->name)});
+  };
+  ir::walk(g, [&](ir::NodeId n) {
+    const ir::Node& node = ir::node(g, n);
+    if (ir::is_kind(g, n, "aten::embedding")) {
+      check(node.inputs[0], node.inputs[1]);
+    } else if (ir::is_kind(g, n, "kiln::embedding_layer_norm")) {
+      for (std::size_t t = 4; t + 1 < node.inputs.size(); t += 2) check(node.inputs[t], node.inputs[t + 1]);
+    }
   });
 }
 

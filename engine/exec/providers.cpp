@@ -1,11 +1,13 @@
 // The CPU providers and the copy kernel.
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "engine/exec/frame_args.hpp"
 #include "engine/exec/provider.hpp"
 #include "kernels/cpu/elementwise.hpp"
 #include "kernels/cpu/fast.hpp"
+#include "kernels/cpu/fused.hpp"
 #include "kernels/cpu/onednn_matmul.hpp"
 #include "kernels/reference/reference.hpp"
 
@@ -132,6 +134,78 @@ void fast_binary(Frame& f, ir::NodeId n) {
   find_kernel(ir::kind_str(g, n), ir::symbol_str(g, ir::node(g, n).overload))(f, n);
 }
 
+// --- fused ops (engine/passes/fusions.cpp); each falls back to its reference kernel ---
+
+void fast_linear_gelu(Frame& f, ir::NodeId n) {
+  const RtValue& mode = in(f, n, 3);
+  const bool known = mode.kind == K::str && (mode.s == "none" || mode.s == "tanh");
+  kernels::Tensor lin, out;
+  const kernels::Tensor &x = tensor(f, n, 0), &w = tensor(f, n, 1);
+  const kernels::Tensor* b = opt_tensor(f, n, 2);
+  if (known && (kernels::onednn::linear(x, w, b, lin) || kernels::fast::linear(x, w, b, lin)) &&
+      kernels::fast::gelu(lin, mode.s == "tanh", out))
+    return out_tensor(f, n, std::move(out));
+  find_kernel("kiln::linear_gelu", "")(f, n);
+}
+
+void fast_add_layer_norm(Frame& f, ir::NodeId n) {
+  const kernels::Tensor &a = tensor(f, n, 0), &b = tensor(f, n, 1);
+  const std::vector<std::int64_t>& shape = ints_arg(f, n, 2);
+  kernels::Tensor out;
+  if (shape.size() == 1 &&
+      kernels::fast::add_layer_norm(a, b, shape[0], opt_tensor(f, n, 3), opt_tensor(f, n, 4), double_arg(f, n, 5), out))
+    return out_tensor(f, n, std::move(out));
+  find_kernel("kiln::add_layer_norm", "")(f, n);
+}
+
+void fast_embedding_layer_norm(Frame& f, ir::NodeId n) {
+  const std::vector<std::int64_t>& shape = ints_arg(f, n, 0);
+  std::vector<const kernels::Tensor*> tables, ids;
+  for (std::size_t i = 4; i + 1 < arity(f, n); i += 2) {
+    tables.push_back(&tensor(f, n, i));
+    ids.push_back(&tensor(f, n, i + 1));
+  }
+  kernels::Tensor out;
+  if (shape.size() == 1 && !tables.empty() && tables[0]->dim() == 2 && tables[0]->sizes[1] == shape[0] &&
+      kernels::fast::embedding_layer_norm(tables, ids, opt_tensor(f, n, 1), opt_tensor(f, n, 2), double_arg(f, n, 3), out))
+    return out_tensor(f, n, std::move(out));
+  find_kernel("kiln::embedding_layer_norm", "")(f, n);
+}
+
+// A divisor or scale as a double: a number, or a one-element float tensor.
+std::optional<double> number_of(const RtValue& v) {
+  if (v.kind == K::float_) return v.f;
+  if (v.kind == K::int_) return static_cast<double>(v.i);
+  if (v.kind == K::tensor && v.t.numel() == 1 && v.t.buffer) {
+    if (v.t.dtype == DType::float64) return *v.t.data<const double>();
+    if (v.t.dtype == DType::float32) return *v.t.data<const float>();
+  }
+  return std::nullopt;
+}
+
+void fast_attention(Frame& f, ir::NodeId n) {
+  using Scaling = kernels::fast::AttentionScaling;
+  const kernels::Tensor &q = tensor(f, n, 0), &k = tensor(f, n, 1), &v = tensor(f, n, 2);
+  const bool from_sdpa = bool_arg(f, n, 6);
+  Scaling scaling;
+  bool ok = true;
+  if (in(f, n, 4).kind != K::none) {
+    const std::optional<double> d = number_of(in(f, n, 4));
+    ok = d.has_value();
+    scaling = {Scaling::Mode::divide, d.value_or(1)};
+  } else if (in(f, n, 5).kind != K::none) {
+    const std::optional<double> s = number_of(in(f, n, 5));
+    ok = s.has_value();
+    scaling = {Scaling::Mode::multiply, s.value_or(1)};
+  } else if (from_sdpa && q.dim() > 0 && q.sizes.back() > 0) {
+    scaling = {Scaling::Mode::multiply, 1 / std::sqrt(static_cast<double>(q.sizes.back()))};
+  }
+  kernels::Tensor out;
+  if (ok && kernels::fast::attention(q, k, v, opt_tensor(f, n, 3), scaling, from_sdpa, out))
+    return out_tensor(f, n, std::move(out));
+  find_kernel("kiln::attention", "")(f, n);
+}
+
 Kernel cpu_kernel(const ir::Graph& g, ir::NodeId n) {
   const std::string_view kind = ir::kind_str(g, n);
   if (kind == "aten::linear") return fast_linear;
@@ -147,6 +221,10 @@ Kernel cpu_kernel(const ir::Graph& g, ir::NodeId n) {
   if (kind == "aten::softmax") return fast_softmax;
   if (kind == "aten::layer_norm") return fast_layer_norm;
   if (kind == "aten::gelu") return fast_gelu;
+  if (kind == "kiln::linear_gelu") return fast_linear_gelu;
+  if (kind == "kiln::add_layer_norm") return fast_add_layer_norm;
+  if (kind == "kiln::embedding_layer_norm") return fast_embedding_layer_norm;
+  if (kind == "kiln::attention") return fast_attention;
   return reference_kernel(g, n);
 }
 

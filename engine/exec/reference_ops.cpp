@@ -472,6 +472,68 @@ void sdpa(Frame& f, ir::NodeId n) {
                                                      bool_arg(f, n, 5), opt_double(f, n, 6)));
 }
 
+// --- fused ops (engine/passes/fusions.cpp): the chains they replace, op by op ---
+
+// Runs one op of a fused chain, naming that op in its errors ("aten::embedding: index 514
+// is out of bounds..."), since the user's model has that op, not the fused one.
+template <typename F>
+auto step(const char* op, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw Error(e.kind(), e.file(), e.where(), std::string(op) + ": " + e.message());
+  }
+}
+
+void linear_gelu(Frame& f, ir::NodeId n) {
+  const RtValue& mode = in(f, n, 3);
+  const std::string approx = mode.kind == K::str ? mode.s : "none";
+  if (approx != "none" && approx != "tanh")
+    throw Error::bad_input("", "", "approximate argument must be either none or tanh, not '" + approx + "'");
+  const Tensor lin = step("aten::linear", [&] { return ref::linear(tensor(f, n, 0), tensor(f, n, 1), opt_tensor(f, n, 2)); });
+  out_tensor(f, n, ref::unary(approx == "tanh" ? ref::UnaryOp::gelu_tanh : ref::UnaryOp::gelu_erf, lin, lin.dtype));
+}
+
+void add_layer_norm(Frame& f, ir::NodeId n) {
+  const Tensor sum = step("aten::add", [&] {
+    return ref::binary(ref::BinaryOp::add, tensor(f, n, 0), tensor(f, n, 1), DType::float32, DType::float32);
+  });
+  out_tensor(f, n, step("aten::layer_norm", [&] {
+               return ref::layer_norm(sum, ints_arg(f, n, 2), opt_tensor(f, n, 3), opt_tensor(f, n, 4), double_arg(f, n, 5));
+             }));
+}
+
+void embedding_layer_norm(Frame& f, ir::NodeId n) {
+  Tensor sum;
+  for (std::size_t i = 4; i + 1 < arity(f, n); i += 2) {
+    const Tensor e = step("aten::embedding", [&] { return ref::embedding(tensor(f, n, i), tensor(f, n, i + 1)); });
+    sum = i == 4 ? e : step("aten::add", [&] { return ref::binary(ref::BinaryOp::add, sum, e, DType::float32, DType::float32); });
+  }
+  out_tensor(f, n, step("aten::layer_norm", [&] {
+               return ref::layer_norm(sum, ints_arg(f, n, 0), opt_tensor(f, n, 1), opt_tensor(f, n, 2), double_arg(f, n, 3));
+             }));
+}
+
+// (q, k, v, mask?, divisor?, scale?, from_sdpa): from scaled_dot_product_attention, that
+// op's reference; from the eager chain, its ops in order.
+void attention(Frame& f, ir::NodeId n) {
+  const Tensor &q = tensor(f, n, 0), &k = tensor(f, n, 1), &v = tensor(f, n, 2);
+  const Tensor* mask = opt_tensor(f, n, 3);
+  if (bool_arg(f, n, 6)) {
+    return out_tensor(f, n, step("aten::scaled_dot_product_attention", [&] {
+                        return ref::scaled_dot_product_attention(q, k, v, mask, false, opt_double(f, n, 5));
+                      }));
+  }
+  Tensor s = step("aten::matmul", [&] { return ref::matmul(q, ref::transpose(k, -2, -1)); });
+  if (in(f, n, 4).kind != K::none) {
+    s = ref::binary(ref::BinaryOp::div, s, as_tensor(in(f, n, 4), DType::float64), DType::float32, DType::float32);
+  } else if (in(f, n, 5).kind != K::none) {
+    s = ref::binary(ref::BinaryOp::mul, s, as_tensor(in(f, n, 5), DType::float64), DType::float32, DType::float32);
+  }
+  if (mask) s = step("aten::add", [&] { return ref::binary(ref::BinaryOp::add, s, *mask, DType::float32, DType::float32); });
+  out_tensor(f, n, step("aten::matmul", [&] { return ref::matmul(ref::softmax(s, -1, DType::float32), v); }));
+}
+
 // --- reductions ---
 
 std::vector<std::int64_t> dims_arg(Frame& f, ir::NodeId n, std::size_t i) {
@@ -760,6 +822,10 @@ const std::map<std::string, Kernel, std::less<>>& table() {
       {"aten::bmm", matmul},
       {"aten::embedding", embedding},
       {"aten::scaled_dot_product_attention", sdpa},
+      {"kiln::linear_gelu", linear_gelu},
+      {"kiln::add_layer_norm", add_layer_norm},
+      {"kiln::embedding_layer_norm", embedding_layer_norm},
+      {"kiln::attention", attention},
       {"aten::sum", sum_mean},
       {"aten::mean", sum_mean},
       {"aten::norm", norm},

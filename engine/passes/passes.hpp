@@ -68,4 +68,24 @@ std::size_t remove_inference_noops(ir::Graph& g);
 // the number of uses redirected.
 std::size_t fold_int_round_trips(ir::Graph& g);
 
+// Fusions (fusions.cpp): each rewrites a chain of ops whose intermediate results nothing
+// else reads into one kiln:: op that computes the same, for kernels that make one pass over
+// memory instead of several. Each returns how many chains it rewrote.
+//
+// kiln::linear_gelu(x, w, b, approximate) = gelu(linear(x, w, b), approximate)
+std::size_t fuse_linear_gelu(ir::Graph& g);
+// kiln::add_layer_norm(a, b, normalized_shape, weight, bias, eps) = layer_norm(a + b, ...),
+// for float32 a and b of the same shape (a residual connection).
+std::size_t fuse_add_layer_norm(ir::Graph& g);
+// kiln::embedding_layer_norm(normalized_shape, weight, bias, eps, table1, ids1, table2, ids2,
+// ...) = layer_norm((embedding(table1, ids1) + embedding(table2, ids2)) + ..., ...): BERT's
+// word + token type + position embeddings.
+std::size_t fuse_embedding_layer_norm(ir::Graph& g);
+// kiln::attention(q, k, v, mask?, divisor?, scale?, from_sdpa) = softmax(q @ k^T / divisor
+// (or * scale) + mask, -1) @ v: the eager attention chain (matmul, transpose, div or mul,
+// add, softmax, matmul; from_sdpa false) and scaled_dot_product_attention without dropout,
+// causal mask or bool mask (from_sdpa true: its scale, None meaning 1/sqrt(head size), and
+// its softmax that gives zeros for a row masked entirely).
+std::size_t fuse_attention(ir::Graph& g);
+
 }  // namespace kiln::passes

@@ -23,6 +23,9 @@ struct OptimizeResult {
   std::vector<PassCount> passes;  // what each pass changed, in the order run
 };
 
+// Whether optimize runs the fusions: yes unless the environment has KILN_FUSE=0.
+bool fusions_enabled();
+
 // `inputs` empty means default_input_specs(model).
 OptimizeResult optimize(import::ImportedModel& model, std::vector<InputSpec> inputs = {});
 

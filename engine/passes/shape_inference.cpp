@@ -191,12 +191,15 @@ void Inference::infer_range(ir::NodeId n) {
   const ir::Node& node = ir::node(g_, n);
   if (node.outputs.empty() || node.inputs.empty()) return;
   const std::string_view kind = ir::kind_str(g_, n);
-  if (kind == "aten::embedding") {
-    // The indices must stay inside the table.
-    const auto& w = in(n, 0).dims;
-    const auto& idx = in(n, 1).max_value;
-    if (w && !w->empty() && (*w)[0] && (*w)[0]->constant() && idx)
-      limit(n, *idx, SymInt::of(*(*w)[0]->constant() - 1), "index range", true);
+  if (kind == "aten::embedding" || kind == "kiln::embedding_layer_norm") {
+    // The indices must stay inside the table: (table, ids) pairs, from input 4 when fused.
+    for (std::size_t t = kind == "aten::embedding" ? 0 : 4; t + 1 < node.inputs.size(); t += 2) {
+      const auto& w = in(n, t).dims;
+      const auto& idx = in(n, t + 1).max_value;
+      if (w && !w->empty() && (*w)[0] && (*w)[0]->constant() && idx)
+        limit(n, *idx, SymInt::of(*(*w)[0]->constant() - 1), "index range", true);
+      if (kind == "aten::embedding") break;
+    }
     return;
   }
   Abs& out = at(node.outputs[0]);
@@ -713,7 +716,30 @@ void Inference::infer(ir::NodeId n) {
     r.scalar = in(n, 0).scalar;
     return set(r);
   }
-  if (kind == "aten::linear") {
+  // Fused ops (engine/passes/fusions.cpp): their results are those of the ops they replace.
+  if (kind == "kiln::add_layer_norm") {
+    Abs r = same_as(n, 0);
+    r.dims = broadcast(n, in_dims(0), in_dims(1));
+    return set(r);
+  }
+  if (kind == "kiln::embedding_layer_norm") {
+    // (normalized_shape, weight, bias, eps, table 1, ids 1, table 2, ids 2, ...): the sum of
+    // the lookups, broadcast, normalized.
+    Abs r;
+    r.dtype = in(n, 4).dtype;
+    std::optional<Dims> d;
+    for (std::size_t i = 4; i + 1 < ir::node(g_, n).inputs.size(); i += 2) {
+      const auto& w = in_dims(i);
+      const auto& idx = in_dims(i + 1);
+      if (!w || !idx || w->size() != 2) return set(r);
+      Dims e = *idx;
+      e.push_back((*w)[1]);
+      d = i == 4 ? std::optional<Dims>(e) : broadcast(n, d, e);
+    }
+    r.dims = d;
+    return set(r);
+  }
+  if (kind == "aten::linear" || kind == "kiln::linear_gelu") {
     const auto& x = in_dims(0);
     const auto& w = in_dims(1);
     Abs r;
@@ -748,7 +774,7 @@ void Inference::infer(ir::NodeId n) {
     }
     return set(r);
   }
-  if (kind == "aten::scaled_dot_product_attention") {
+  if (kind == "aten::scaled_dot_product_attention" || kind == "kiln::attention") {
     Abs r = same_as(n, 0);
     const auto& q = in_dims(0);
     const auto& v = in_dims(2);

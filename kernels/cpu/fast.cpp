@@ -5,6 +5,7 @@
 #include <memory>
 #include <utility>
 
+#include "kernels/cpu/elementwise_isa.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/layer_norm.hpp"
 #include "kernels/cpu/parallel.hpp"
@@ -91,6 +92,17 @@ void gemm_block(Isa isa, const float* a, const float* b, const float* bias, floa
   }
 }
 
+// The epilogue on `count` contiguous floats of finished output, in place.
+void apply_epilogue(Isa isa, Epilogue epilogue, float* y, std::int64_t count) {
+  if (epilogue == Epilogue::none) return;
+  const bool tanh_approx = epilogue == Epilogue::gelu_tanh;
+  switch (isa) {
+    case Isa::avx512: return cpu::avx512::gelu_f32(y, y, count, tanh_approx);
+    case Isa::avx2: return cpu::avx2::gelu_f32(y, y, count, tanh_approx);
+    case Isa::scalar: return cpu::scalar::gelu_f32(y, y, count, tanh_approx);
+  }
+}
+
 // The register tile of each ISA's microkernel (kMr and kNr in gemm_<isa>.cpp): threads get
 // row and column blocks of C in multiples of these, so that no block starts a partial
 // tile. Only for speed: any split gives the same bits, since each element of C is the same
@@ -112,19 +124,23 @@ std::pair<std::int64_t, std::int64_t> group_span(std::int64_t g, std::int64_t gr
   return {std::min(limit, g * blocks / groups * size), std::min(limit, (g + 1) * blocks / groups * size)};
 }
 
-// C = A * B^T + bias over max_threads(): C cut into a grid of row groups x column groups,
-// one cell per thread, each cell at least kGemmMacsPerRange multiply-adds. The GEMM packs
-// the B columns it uses on every call (about as long as a hundred rows of A take to
-// multiply with them), so columns are split first, each thread packing only its own;
-// splitting rows would have every thread pack the same columns again. Rows get the threads
-// that column panels cannot use. A cell narrower than C is computed into a per-thread
-// [rows, cols] buffer and copied out, since the GEMM's ldc is its own n.
+// C = epilogue(A * B^T + bias) over max_threads(): C cut into a grid of row groups x
+// column groups, one cell per thread, each cell at least kGemmMacsPerRange multiply-adds.
+// The GEMM packs the B columns it uses on every call (about as long as a hundred rows of A
+// take to multiply with them), so columns are split first, each thread packing only its
+// own; splitting rows would have every thread pack the same columns again. Rows get the
+// threads that column panels cannot use. A cell narrower than C is computed into a
+// per-thread [rows, cols] buffer and copied out, since the GEMM's ldc is its own n. Each
+// cell gets the epilogue as soon as it is done, while it is still in cache.
 void run_gemm(Isa isa, const float* a, const float* b, const float* bias, float* c, std::int64_t m, std::int64_t n,
-              std::int64_t k) {
+              std::int64_t k, Epilogue epilogue) {
   const std::int64_t mr = tile_rows(isa), nr = tile_cols(isa);
   const std::int64_t row_blocks = ceil_div(m, mr), col_blocks = ceil_div(n, nr);
   const std::int64_t cells = std::min<std::int64_t>(cpu::max_threads(), m * n * k / kGemmMacsPerRange);
-  if (cells <= 1) return gemm_block(isa, a, b, bias, c, m, n, k);
+  if (cells <= 1) {
+    gemm_block(isa, a, b, bias, c, m, n, k);
+    return apply_epilogue(isa, epilogue, c, m * n);
+  }
   const std::int64_t col_groups = std::min(cells, col_blocks);
   const std::int64_t row_groups = std::min(cells / col_groups, row_blocks);
   cpu::parallel_for(row_groups * col_groups, 1, [&](std::int64_t begin, std::int64_t end) {
@@ -134,10 +150,12 @@ void run_gemm(Isa isa, const float* a, const float* b, const float* bias, float*
       const std::int64_t rows = i1 - i0, cols = j1 - j0;
       if (cols == n) {
         gemm_block(isa, a + i0 * k, b, bias, c + i0 * n, rows, n, k);
+        apply_epilogue(isa, epilogue, c + i0 * n, rows * n);
         continue;
       }
       float* block = t_block.get(rows * cols);
       gemm_block(isa, a + i0 * k, b + j0 * k, bias ? bias + j0 : nullptr, block, rows, cols, k);
+      apply_epilogue(isa, epilogue, block, rows * cols);
       for (std::int64_t i = 0; i < rows; ++i) std::copy_n(block + i * cols, cols, c + (i0 + i) * n + j0);
     }
   });
@@ -153,6 +171,10 @@ void for_rows(std::int64_t rows, std::int64_t n, F&& f) {
 }  // namespace
 
 bool linear(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& out, Isa isa) {
+  return linear(x, w, b, out, Epilogue::none, isa);
+}
+
+bool linear(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& out, Epilogue epilogue, Isa isa) {
   if (!usable(x) || !usable(w) || w.dim() != 2) return false;
   const std::int64_t k = x.sizes.back(), n = w.sizes[0];
   if (w.sizes[1] != k || !usable_vector(b, n)) return false;
@@ -160,7 +182,8 @@ bool linear(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& out, Isa 
   std::vector<std::int64_t> sizes = x.sizes;
   sizes.back() = n;
   Tensor result = Tensor::empty(DType::float32, std::move(sizes));
-  run_gemm(isa, x.data<const float>(), w.data<const float>(), data_or_null(b), result.data<float>(), m, n, k);
+  run_gemm(isa, x.data<const float>(), w.data<const float>(), data_or_null(b), result.data<float>(), m, n, k,
+           epilogue);
   out = std::move(result);
   return true;
 }

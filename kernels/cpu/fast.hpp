@@ -19,15 +19,22 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/gemm_epilogue.hpp"
 #include "kernels/cpu/isa.hpp"
 #include "kernels/tensor.hpp"
 
 namespace kiln::kernels::fast {
 
 using cpu::Isa;
+using kernels::Epilogue;
 
 // torch.linear: out[..., n] = x[..., k] * w[n, k]^T + b[n]; b may be null.
 bool linear(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& out, Isa isa = cpu::active_isa());
+// The same, then `epilogue` on every output element: kiln's GELU (elementwise.hpp, within
+// 0.51 ulp of the exact GELU of the float sum) on each block of output as its thread
+// finishes it, while the block is still in cache.
+bool linear(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& out, Epilogue epilogue,
+            Isa isa = cpu::active_isa());
 // softmax over the last dim.
 bool softmax_lastdim(const Tensor& x, Tensor& out, Isa isa = cpu::active_isa());
 // layer_norm over the trailing dims whose sizes multiply to normalized_size; w and b (each

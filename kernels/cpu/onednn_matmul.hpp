@@ -3,21 +3,57 @@
 // alone) so the caller runs another kernel (kernels/cpu/fast.hpp, then the reference,
 // which also produces PyTorch's error messages). Inputs are passed with their real strides,
 // so transposed and permuted views (BERT's q @ k^T) are read in place, never copied.
+//
+// A linear layer's weight may instead be packed once (pack_weight) into the blocked layout
+// oneDNN's GEMM prefers: otherwise oneDNN copies the plain [n, k] weight into that layout
+// inside every call, which at short sequences costs as much as the multiplication.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 
+#include "kernels/cpu/gemm_epilogue.hpp"
 #include "kernels/tensor.hpp"
 
 namespace kiln::kernels::onednn {
+
+using kernels::Epilogue;
 
 // True when kiln was built with oneDNN; every other function returns false when it is not.
 bool available();
 
 // torch.linear: out[..., n] = x[..., k] * w[n, k]^T + b. x's leading dims must fold into
 // one (contiguous among themselves; the last dim may have any stride); w may have any
-// strides; b (may be null) has n elements or 1, 1-D.
-bool linear(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& out);
+// strides; b (may be null) has n elements or 1, 1-D. `epilogue` is applied to every output
+// element after the bias, inside the GEMM (a oneDNN post-op). When w has a packed copy
+// alive (pack_weight), that copy is read instead, wherever oneDNN's GEMM for this x takes
+// its layout; the result is the same either way up to float rounding.
+bool linear(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& out, Epilogue epilogue = Epilogue::none);
+
+// A linear weight copied into the layout oneDNN's matmul chooses for it, registered under
+// the weight's address, sizes and strides for as long as it lives: every linear() with that
+// weight (from any model, any thread) reads it. The last owner's release unregisters it; a
+// linear() running meanwhile keeps it alive until it returns.
+class PackedWeight;
+
+// Packs w (float32 [n, k], any strides) for GEMMs of `rows` rows of x (oneDNN 2.6 chooses
+// the same blocking for every row count, and linear() checks per shape that it still does)
+// and registers it; an already registered copy of the same weight is shared, not packed
+// again. w's bytes must stay unchanged while the result lives. Null when oneDNN is absent,
+// refuses w, or prefers w's own layout (nothing to gain); w is then read in place.
+std::shared_ptr<const PackedWeight> pack_weight(const Tensor& w, std::int64_t rows);
+// The packed copy's size in bytes.
+std::size_t packed_bytes(const PackedWeight& packed);
+
+// What linear(x, w, b, out, epilogue) would run: oneDNN's implementation ("brg:avx512_core"),
+// or "" when linear refuses the case, and whether it would read a packed copy of w.
+struct LinearInfo {
+  std::string implementation;
+  bool packed = false;
+};
+LinearInfo describe_linear(const Tensor& x, const Tensor& w, const Tensor* b, Epilogue epilogue = Epilogue::none);
 
 // torch.matmul for two operands of rank >= 2 (rank 1 is refused: its squeeze/unsqueeze
 // rules are the caller's): the last two dims multiply, the others broadcast as PyTorch's

@@ -109,6 +109,7 @@ TEST_CASE("import: optimizing keeps a verified graph and only removes ops") {
       const std::string& kind = entry.first;
       const long n = entry.second;
       INFO(kind);
+      if (kind.starts_with("kiln::")) continue;  // fusions of ops counted here (fusion_test.cpp)
       // functionalize turns add_ into add; a view of a removed contiguous becomes a reshape.
       auto count = [&](const char* k) { return before.count(k) ? before.at(k) : 0L; };
       const long allowed = count(kind.c_str()) + (kind == "aten::add" ? count("aten::add_") : 0) +

@@ -63,7 +63,8 @@ TEST_CASE("memory: a BERT run keeps its intermediates in the planned arena, with
     const std::int64_t batch = inputs[0].shape()[0], seq = inputs[0].shape()[1];
     const std::int64_t hidden_bytes = outputs[0].shape().back() * batch * seq * 4;
     CHECK(stats.arena_bytes >= hidden_bytes);
-    CHECK(stats.arena_bytes * 4 < stats.planned_bytes);
+    // (A third: the fusions leave fewer, larger intermediates to share the arena.)
+    CHECK(stats.arena_bytes * 3 < stats.planned_bytes);
     MESSAGE(gen << ": arena " << stats.arena_bytes << " bytes for " << stats.planned_values << " intermediates of "
                 << stats.planned_bytes << " bytes");
     // Larger inputs, larger plan.

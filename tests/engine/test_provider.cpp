@@ -1,6 +1,7 @@
-// A provider with its own memory space that runs only linear and layer_norm: proof that
-// placement and copies work. Its "device memory" is host memory tagged "test-device", and
-// its kernels refuse anything else, so a tensor that skipped a copy cannot go unnoticed.
+// A provider with its own memory space that runs only linear and layer_norm (plain or
+// fused with the residual add): proof that placement and copies work. Its "device memory"
+// is host memory tagged "test-device", and its kernels refuse anything else, so a tensor
+// that skipped a copy cannot go unnoticed.
 // Every fixture run through it must still match PyTorch.
 #include <doctest/doctest.h>
 
@@ -43,7 +44,9 @@ bool float_inputs(const kiln::ir::Graph& g, kiln::ir::NodeId n) {
 }
 
 bool supports(const kiln::ir::Graph& g, kiln::ir::NodeId n) {
-  return (kiln::ir::is_kind(g, n, "aten::linear") || kiln::ir::is_kind(g, n, "aten::layer_norm")) && float_inputs(g, n);
+  return (kiln::ir::is_kind(g, n, "aten::linear") || kiln::ir::is_kind(g, n, "aten::layer_norm") ||
+          kiln::ir::is_kind(g, n, "kiln::add_layer_norm")) &&
+         float_inputs(g, n);
 }
 
 // The device's kernels: read device tensors, compute, write device tensors.
@@ -72,8 +75,22 @@ void layer_norm(exec::Frame& f, kiln::ir::NodeId n) {
   exec::args::out_tensor(f, n, to_space(r));
 }
 
+// The residual add fused with its layer norm (engine/passes/fusions.cpp).
+void add_layer_norm(exec::Frame& f, kiln::ir::NodeId n) {
+  const Tensor* w = opt_device_tensor(f, n, 3);
+  const Tensor* b = opt_device_tensor(f, n, 4);
+  const Tensor hw = w ? to_host(*w) : Tensor{}, hb = b ? to_host(*b) : Tensor{};
+  const Tensor sum = kiln::kernels::ref::binary(kiln::kernels::ref::BinaryOp::add, to_host(device_tensor(f, n, 0)),
+                                                to_host(device_tensor(f, n, 1)), kiln::DType::float32,
+                                                kiln::DType::float32);
+  const Tensor r = kiln::kernels::ref::layer_norm(sum, exec::args::ints_arg(f, n, 2), w ? &hw : nullptr,
+                                                  b ? &hb : nullptr, exec::args::double_arg(f, n, 5));
+  exec::args::out_tensor(f, n, to_space(r));
+}
+
 exec::Kernel kernel(const kiln::ir::Graph& g, kiln::ir::NodeId n) {
-  return kiln::ir::is_kind(g, n, "aten::linear") ? linear : layer_norm;
+  if (kiln::ir::is_kind(g, n, "aten::linear")) return linear;
+  return kiln::ir::is_kind(g, n, "kiln::add_layer_norm") ? add_layer_norm : layer_norm;
 }
 
 const exec::Provider kTestProvider{"test", kSpace, supports, kernel, to_space, to_host};
@@ -102,10 +119,11 @@ TEST_CASE("providers: a provider with its own memory space runs linear and layer
       if (kind == "kiln::copy") ++copies[std::get<std::string>(kiln::ir::node(program->graph, n).attrs.at(1).value)];
       const exec::Provider* p = program->placement.at(kiln::ir::idx(n));
       if (p == &kTestProvider) ++on_device[kind];
-      if (kind == "aten::linear" || kind == "aten::layer_norm") CHECK(p == &kTestProvider);
+      if (kind == "aten::linear" || kind == "aten::layer_norm" || kind == "kiln::add_layer_norm")
+        CHECK(p == &kTestProvider);
     });
     CHECK(on_device["aten::linear"] > 0);
-    CHECK(on_device["aten::layer_norm"] > 0);
+    CHECK(on_device["aten::layer_norm"] + on_device["kiln::add_layer_norm"] > 0);
     CHECK(copies[kSpace] > 0);
     CHECK(copies["host"] > 0);
     for (const auto& c : f.manifest.at("cases").as_array()) {

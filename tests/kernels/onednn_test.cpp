@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -245,4 +246,101 @@ TEST_CASE("onednn: concurrent calls give bitwise-equal results") {
     CHECK(bitwise_equal(projected[i], projected[0]));
   }
   check_bound(scores[0], ref::matmul(q, kt), ref::matmul(abs_of(q), abs_of(kt)), 32, "scores");
+}
+
+TEST_CASE("onednn: a packed weight is read in place of the original, at every row count") {
+  const Tensor w = random_f32({96, 64}, 1), b = random_f32({96}, 2);
+  std::shared_ptr<const onednn::PackedWeight> packed = onednn::pack_weight(w, 16);
+  if (!onednn::available()) {
+    CHECK(packed == nullptr);
+    MESSAGE("built without oneDNN: nothing is packed");
+    return;
+  }
+  if (!packed) {
+    const std::string implementation = onednn::describe_linear(random_f32({16, 64}, 3), w, &b).implementation;
+    MESSAGE("oneDNN keeps the plain layout on this machine (", implementation, "): nothing to pack");
+    return;
+  }
+  CHECK(onednn::packed_bytes(*packed) >= 96 * 64 * sizeof(float));
+  CHECK(onednn::pack_weight(w, 7) == packed);  // the registered copy, shared
+
+  Tensor original = w;  // the same bytes
+  const Tensor kept = random_f32({96, 64}, 1);  // w's values, elsewhere
+  for (const std::int64_t m : {1, 7, 16, 129}) {
+    const Tensor x = random_f32({m, 64}, 10 + static_cast<std::uint64_t>(m));
+    const onednn::LinearInfo info = onednn::describe_linear(x, w, &b);
+    INFO("m ", m, ": ", info.implementation);
+    CHECK(info.packed);
+    check_linear(x, w, &b);
+    check_linear(x, w, nullptr);
+  }
+  // What is read is the copy: the original's bytes no longer matter (a test may break the
+  // promise to leave them unchanged, to see which is read).
+  std::memset(original.data<float>(), 0, 96 * 64 * sizeof(float));
+  const Tensor x = random_f32({5, 64}, 4);
+  Tensor out;
+  REQUIRE(onednn::linear(x, w, &b, out));
+  const Tensor abs_b = abs_of(b);
+  const Tensor magnitude = ref::linear(abs_of(x), abs_of(kept), &abs_b);
+  check_bound(out, ref::linear(x, kept, &b), magnitude, 64, "after the original changed");
+
+  // Another weight with the same values elsewhere is not the packed one; a released copy is
+  // read no more.
+  CHECK_FALSE(onednn::describe_linear(x, kept, &b).packed);
+  packed.reset();
+  CHECK_FALSE(onednn::describe_linear(x, w, &b).packed);
+  REQUIRE(onednn::linear(x, w, &b, out));
+  const Tensor bias_only = ref::linear(x, w, &b);  // w is zeros now: b in every row
+  check_bound(out, bias_only, ref::linear(abs_of(x), abs_of(w), &abs_b), 64, "the original, read again");
+}
+
+TEST_CASE("onednn: packed weights of views and with an epilogue") {
+  if (!onednn::available()) {
+    MESSAGE("built without oneDNN: skipped");
+    return;
+  }
+  // A weight stored [k, n] and used transposed, as a view: packed from its real strides.
+  const Tensor wt = ref::transpose(random_f32({64, 80}, 1), 0, 1);
+  const Tensor b = random_f32({80}, 2);
+  const std::shared_ptr<const onednn::PackedWeight> packed = onednn::pack_weight(wt, 32);
+  if (!packed) {
+    MESSAGE("oneDNN keeps the plain layout on this machine: skipped");
+    return;
+  }
+  const Tensor x = random_f32({3, 11, 64}, 3);
+  CHECK(onednn::describe_linear(x, wt, &b).packed);
+  check_linear(x, wt, &b);
+  // The fused linear + GELU reads the same copy.
+  CHECK(onednn::describe_linear(x, wt, &b, onednn::Epilogue::gelu_erf).packed);
+  Tensor fused, plain;
+  REQUIRE(onednn::linear(x, wt, &b, fused, onednn::Epilogue::gelu_erf));
+  REQUIRE(onednn::linear(x, wt, &b, plain));
+  const Tensor gelu = ref::unary(ref::UnaryOp::gelu_erf, plain, DType::float32);
+  kiln::testing::check_close(fused, gelu, 1e-6, 1e-5, "packed linear + gelu against packed linear, then gelu");
+}
+
+TEST_CASE("onednn: weights packed and released while other threads run linear") {
+  if (!onednn::available()) {
+    MESSAGE("built without oneDNN: skipped");
+    return;
+  }
+  const Tensor w = random_f32({96, 128}, 1), b = random_f32({96}, 2), x = random_f32({33, 128}, 3);
+  constexpr int kThreads = 4, kRounds = 25;
+  std::vector<Tensor> outputs(kThreads * kRounds);
+  std::vector<int> failures(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; ++r) {
+        // Half the threads hold a packed copy for a while; the others only run.
+        const std::shared_ptr<const onednn::PackedWeight> held = t % 2 ? onednn::pack_weight(w, 33) : nullptr;
+        if (!onednn::linear(x, w, &b, outputs[t * kRounds + r])) ++failures[t];
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) REQUIRE(failures[t] == 0);
+  const Tensor expected = ref::linear(x, w, &b), abs_b = abs_of(b);
+  const Tensor magnitude = ref::linear(abs_of(x), abs_of(w), &abs_b);
+  for (const Tensor& out : outputs) check_bound(out, expected, magnitude, 128, "linear beside packing");
 }
