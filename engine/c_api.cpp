@@ -283,6 +283,13 @@ kiln_status kiln_options_set_providers(kiln_options* options, const char* const*
   });
 }
 
+kiln_status kiln_options_set_prepare(kiln_options* options, int32_t prepare) {
+  return call(__func__, [&] {
+    require(options, "options");
+    options->options.prepare = prepare != 0;
+  });
+}
+
 // ---- Models
 
 kiln_status kiln_model_load(const char* path, const kiln_options* options, kiln_model** out) {
@@ -301,6 +308,13 @@ kiln_status kiln_model_load_from_memory(const void* data, size_t size, const kil
 
 void kiln_model_destroy(kiln_model* model) {
   call(__func__, [&] { delete model; });
+}
+
+kiln_status kiln_model_prepare(const kiln_model* model) {
+  return call(__func__, [&] {
+    require(model, "model");
+    model->model.prepare();
+  });
 }
 
 size_t kiln_model_input_count(const kiln_model* model) {

@@ -138,6 +138,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   const exec::LoadOptions load = to_exec(options);
   Model m;
   m.impl_ = make_impl(exec::load_program(path, load));
+  if (options.prepare) m.prepare();
   return m;
 }
 
@@ -148,7 +149,16 @@ Model Model::load_from_memory(const void* data, std::size_t size, const LoadOpti
       format::Archive::from_buffer(std::span<const std::byte>(static_cast<const std::byte*>(data), size), name);
   Model m;
   m.impl_ = make_impl(exec::load_program(archive, load));
+  if (options.prepare) m.prepare();
   return m;
+}
+
+void Model::prepare() const {
+  try {
+    exec::prepare(*impl_->program);
+  } catch (const Error& e) {
+    rethrow_with_file(e, impl_->program->source);
+  }
 }
 
 std::vector<TensorInfo> Model::inputs() const {

@@ -257,12 +257,9 @@ void flatten_outputs(const RtValue& v, std::vector<Tensor>& out) {
 
 }  // namespace
 
-std::shared_ptr<const Program> load_program(const std::string& path, const LoadOptions& options) {
-  const format::Archive archive = format::Archive::open(path);
-  return load_program(archive, options);
-}
+namespace {
 
-std::shared_ptr<const Program> load_program(const format::Archive& archive, const LoadOptions& options) {
+std::shared_ptr<Program> build_program(const format::Archive& archive, const LoadOptions& options) {
   if (archive.byteorder() != "little")
     throw Error::bad_input(archive.source(), "byteorder", "big-endian archives are not supported");
   import::ImportedModel model = import::import_model(archive);
@@ -307,6 +304,19 @@ std::shared_ptr<const Program> load_program(const format::Archive& archive, cons
   p->threads = options.threads;
   p->max_memory = options.max_memory;
   return p;
+}
+
+}  // namespace
+
+std::shared_ptr<const Program> load_program(const std::string& path, const LoadOptions& options) {
+  const format::Archive archive = format::Archive::open(path);  // a mapping of the file
+  std::shared_ptr<Program> p = build_program(archive, options);
+  p->mapped_file = archive.zip().file()->bytes();
+  return p;
+}
+
+std::shared_ptr<const Program> load_program(const format::Archive& archive, const LoadOptions& options) {
+  return build_program(archive, options);
 }
 
 namespace {

@@ -6,17 +6,20 @@
 // tensor that borrows the mapped file, and binds each node to a reference kernel (a node
 // without one is refused here, at load). run() checks the inputs against what the graph
 // expects (count, dtype, rank, the sizes the shape report fixed, embedding ids in range)
-// before any kernel runs, then executes the graph.
+// before any kernel runs, then executes the graph. prepare() (engine/exec/prepare.hpp)
+// packs the GEMM weights and warms the traced shape, once, when the caller asks.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "engine/exec/memory_plan.hpp"
+#include "engine/exec/prepare.hpp"
 #include "engine/exec/value.hpp"
 #include "engine/ir/graph.hpp"
 #include "engine/passes/shape_inference.hpp"
@@ -65,10 +68,17 @@ struct Program {
   // By top-level node id: values that node is the last reader of, dropped after it runs.
   std::vector<std::vector<ir::ValueId>> release;
   std::shared_ptr<const void> keepalive;  // the mapped archive that weights borrow
+  // The private read-only mapping of the archive file that kiln made, when it made one
+  // (not for caller memory or a copy): pages of it may be handed back to the OS, and are
+  // read again from the file when touched.
+  std::span<const std::byte> mapped_file;
   int threads = 0;                        // LoadOptions' defaults
   std::int64_t max_memory = 0;
   // Memory plans by input sizes, and arenas kept between runs: caches, shared by runs.
   std::shared_ptr<ArenaPool> arenas = std::make_shared<ArenaPool>();
+  // Packed weights and the rest of preparation. After keepalive, so that the packed copies,
+  // registered by the addresses of the weights they copy, go before the mapping does.
+  std::shared_ptr<Preparation> preparation = std::make_shared<Preparation>();
 };
 
 // Time spent in one op kind's kernels during a run.

@@ -131,7 +131,7 @@ typedef struct kiln_tensor kiln_tensor;           /* a dense, immutable tensor i
 
 /* ---- Load options ------------------------------------------------------------------ */
 
-/* New load options with the defaults: provider "cpu", every CPU, no memory limit. */
+/* New load options with the defaults: provider "cpu", every CPU, no memory limit, prepared. */
 kiln_status kiln_options_create(kiln_options **out);
 void kiln_options_destroy(kiln_options *options);
 /* Kernel threads for the model's runs (a run may override it): 0 (the default) is every
@@ -145,6 +145,11 @@ kiln_status kiln_options_set_max_memory(kiln_options *options, int64_t bytes);
  * Names are copied; an unknown name is refused when the model loads (KILN_ERROR_USAGE). */
 kiln_status kiln_options_set_providers(kiln_options *options, const char *const *names,
                                        size_t count);
+/* Prepare the model while loading it (nonzero, the default): pack each linear layer's
+ * weight into the GEMM's preferred layout and make the traced shape's kernels, so the
+ * first run is as fast as the ones after it. 0 keeps loading cheap (no weight is read) and
+ * leaves preparation to kiln_model_prepare, or to never: runs are then correct, slower. */
+kiln_status kiln_options_set_prepare(kiln_options *options, int32_t prepare);
 
 /* ---- Models ------------------------------------------------------------------------ */
 
@@ -157,6 +162,10 @@ kiln_status kiln_model_load(const char *path, const kiln_options *options, kiln_
 kiln_status kiln_model_load_from_memory(const void *data, size_t size, const kiln_options *options,
                                         kiln_model **out);
 void kiln_model_destroy(kiln_model *model);
+/* Prepares a model loaded with preparation off (see kiln_options_set_prepare). Idempotent
+ * and thread-safe: later calls return at once, and runs may go on from other threads
+ * meanwhile. Results stay the same up to float rounding. */
+kiln_status kiln_model_prepare(const kiln_model *model);
 
 /* What the model takes and returns: inputs in forward-argument order ("input_ids",
  * "attention_mask", ...), outputs flattened in order ("output_0", ...). Counts are 0 and

@@ -130,6 +130,11 @@ struct LoadOptions {
   // the memory limit in bytes (0: none).
   int threads = 0;
   std::int64_t max_memory = 0;
+  // Prepare the model as part of loading (see Model::prepare): a loaded model is then ready,
+  // its first run as fast as the ones after it. false keeps loading cheap (no weight is
+  // read) and leaves preparation to an explicit Model::prepare(), or to never: an unprepared
+  // model runs correctly, reading its weights in place, only slower.
+  bool prepare = true;
 };
 
 // A TorchScript archive loaded, checked and optimized. Loading never executes anything
@@ -152,6 +157,15 @@ class Model {
   const std::vector<std::string>& input_names() const;
   // What the trace fixed (sizes baked into literals), one line each; empty when nothing.
   std::vector<std::string> shape_report() const;
+
+  // Makes the model ready for fast runs, once: copies each linear layer's weight into the
+  // layout the GEMM prefers (then hands the mapped file's pages of the original back to
+  // the OS, so memory holds the weights once), and, at the shape the model was traced
+  // with, creates the kernels and the arena a first run would. Results stay the same up
+  // to float rounding. Idempotent and thread-safe: later calls return at once, and runs
+  // may go on from other threads meanwhile. Model::load does this unless
+  // LoadOptions::prepare is false. Throws kiln::Error (internal) when out of memory.
+  void prepare() const;
 
   // Inputs in forward-argument order; outputs flattened (tuples in order). Integer ids may
   // be int32 or int64. Bad inputs (count, dtype, rank, ids out of range, a size the trace

@@ -539,3 +539,33 @@ TEST_CASE("capi: the status values are the ABI") {
   CHECK(sizeof(kiln_dtype) == 4);
   CHECK(KILN_INT64 == 7);
 }
+
+TEST_CASE("capi: a model loaded unprepared runs, and is prepared later") {
+  const Found f = find("t2", "bert_tiny_3in");
+  kiln_options* options = nullptr;
+  REQUIRE(kiln_options_create(&options) == KILN_OK);
+  CHECK(kiln_options_set_prepare(options, 0) == KILN_OK);
+  Model model;
+  REQUIRE(kiln_model_load(f.archive.c_str(), options, &model.m) == KILN_OK);
+  kiln_options_destroy(options);
+  const Tensors in = c_tensors(f.cases.at(0), false);
+  const auto run = [&](const std::vector<kiln::Tensor>& expected) {
+    Tensors out;
+    out.t.assign(2, nullptr);
+    std::size_t n = 0;
+    REQUIRE(kiln_run(model.m, in.t.data(), 3, nullptr, out.t.data(), 2, &n) == KILN_OK);
+    REQUIRE(n == 2);
+    check_same(out.t, expected);
+  };
+  // Unprepared, it reads its weights in place, as a C++ model loaded the same way does.
+  kiln::LoadOptions lazy;
+  lazy.prepare = false;
+  run(kiln::Model::load(f.archive, lazy).run(cpp_tensors(f.cases.at(0))));
+  // Prepared (twice: the second call does nothing), it runs as a model prepared at load.
+  CHECK(kiln_model_prepare(model.m) == KILN_OK);
+  CHECK(kiln_model_prepare(model.m) == KILN_OK);
+  run(kiln::Model::load(f.archive).run(cpp_tensors(f.cases.at(0))));
+
+  CHECK_FAILS(kiln_model_prepare(nullptr), KILN_ERROR_USAGE, "kiln_model_prepare: model is NULL");
+  CHECK_FAILS(kiln_options_set_prepare(nullptr, 1), KILN_ERROR_USAGE, "kiln_options_set_prepare: options is NULL");
+}

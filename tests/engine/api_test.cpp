@@ -1,11 +1,14 @@
 // The public C++ API on real fixtures: loading from memory, what a model takes and
-// returns, zero-copy input views, and the thread-safety contract (one model, many
-// concurrent runs, every output bitwise equal to the single-threaded one).
+// returns, zero-copy input views, the thread-safety contract (one model, many concurrent
+// runs, every output bitwise equal to the single-threaded one), and preparing a model
+// after loading it.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -145,4 +148,78 @@ TEST_CASE("api: 8 threads x 200 runs on one model give the single-threaded bytes
   for (auto& th : threads) th.join();
   CHECK(errors == 0);
   CHECK(mismatches == 0);
+}
+
+namespace {
+
+// Float outputs within 1e-5 of each other relative to their size: what the same model gives
+// with its weights packed or read in place (the GEMM may block the sums differently).
+void check_close(const std::vector<kiln::Tensor>& got, const std::vector<kiln::Tensor>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    REQUIRE(got[k].shape() == want[k].shape());
+    REQUIRE(got[k].dtype() == kiln::DType::float32);
+    const auto* g = static_cast<const float*>(got[k].data());
+    const auto* w = static_cast<const float*>(want[k].data());
+    std::int64_t bad = 0;
+    for (std::int64_t i = 0; i < got[k].numel(); ++i)
+      if (std::fabs(g[i] - w[i]) > 1e-5 * std::max(1.0f, std::fabs(w[i]))) ++bad;
+    CHECK_MESSAGE(bad == 0, "output " << k << ": " << bad << " elements differ");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("api: a model loaded unprepared runs, prepares later, and then runs as one prepared at load") {
+  const Found f = find("t2", "minilm_l6");
+  const auto inputs = copies(f.cases.at(0));
+  kiln::LoadOptions lazy;
+  lazy.prepare = false;
+  const kiln::Model later = kiln::Model::load(f.archive, lazy);
+  const kiln::Model ready = kiln::Model::load(f.archive);
+  const auto prepared = ready.run(inputs);
+  check_close(later.run(inputs), prepared);
+  later.prepare();
+  later.prepare();  // nothing left to do
+  const auto after = later.run(inputs);
+  REQUIRE(after.size() == prepared.size());
+  for (std::size_t k = 0; k < after.size(); ++k) CHECK(same_bytes(after[k], prepared[k]));
+  // A copy of a model shares its preparation.
+  const kiln::Model copy = later;
+  copy.prepare();
+  const auto from_copy = copy.run(inputs);
+  for (std::size_t k = 0; k < after.size(); ++k) CHECK(same_bytes(from_copy[k], prepared[k]));
+}
+
+TEST_CASE("api: prepare from several threads while others run the same model") {
+  const Found f = find("t2", "minilm_l6");
+  const auto inputs = copies(f.cases.at(0));
+  const auto expected = kiln::Model::load(f.archive).run(inputs);
+  kiln::LoadOptions lazy;
+  lazy.prepare = false;
+  const kiln::Model m = kiln::Model::load(f.archive, lazy);
+  constexpr int kThreads = 6, kRuns = 10;
+  std::barrier start(kThreads);
+  std::vector<std::vector<std::vector<kiln::Tensor>>> outputs(kThreads);
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      try {
+        if (t % 2 == 0) m.prepare();  // three preparers race; the others run meanwhile
+        for (int r = 0; r < kRuns; ++r) outputs[t].push_back(m.run(inputs));
+      } catch (const kiln::Error&) {
+        ++errors;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  REQUIRE(errors == 0);
+  // Runs read either the originals or the packed copies: the same numbers up to rounding.
+  for (const auto& per_thread : outputs)
+    for (const auto& got : per_thread) check_close(got, expected);
+  // Once prepared, exactly what a model prepared at load gives.
+  const auto after = m.run(inputs);
+  for (std::size_t k = 0; k < after.size(); ++k) CHECK(same_bytes(after[k], expected[k]));
 }
