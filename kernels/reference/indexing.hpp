@@ -104,6 +104,20 @@ inline void copy_into(Tensor& dst, const Tensor& src) {
     std::memcpy(dst.bytes(), src.bytes(), static_cast<std::size_t>(src.numel()) * dtype_size(src.dtype));
     return;
   }
+  // A view whose rows are contiguous (a permute that keeps the last dim, as attention's
+  // head merge does): a row at a time, not an element at a time.
+  if (same && dst.buffer->writable && dst.is_contiguous() && !src.sizes.empty() && src.strides.back() == 1 &&
+      src.sizes.back() > 1) {
+    const std::size_t row = static_cast<std::size_t>(src.sizes.back()) * dtype_size(src.dtype);
+    const std::vector<std::int64_t> outer(dst.sizes.begin(), dst.sizes.end() - 1);
+    const std::vector<std::int64_t> dst_strides(dst.strides.begin(), dst.strides.end() - 1);
+    const std::vector<std::int64_t> src_strides(src.strides.begin(), src.strides.end() - 1);
+    const std::size_t item = dtype_size(src.dtype);
+    walk<2>(outer, {dst_strides, src_strides}, [&](std::int64_t, const std::array<std::int64_t, 2>& o) {
+      std::memcpy(dst.bytes() + o[0] * static_cast<std::int64_t>(item), src.bytes() + o[1] * static_cast<std::int64_t>(item), row);
+    });
+    return;
+  }
   walk<2>(dst.sizes, {dst.strides, src.strides},
           [&](std::int64_t, const std::array<std::int64_t, 2>& o) { copy_element(src, o[1], dst, o[0]); });
 }
