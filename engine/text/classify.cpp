@@ -70,11 +70,8 @@ std::vector<float> scores_of(const float* logits, std::size_t n, ScoreFunction f
 
 Classifier Classifier::load(const std::string& model_path, const std::string& tokenizer_path,
                             const ClassifyOptions& options) {
-  Model model = text::load_model(model_path, options);
-  text::require_task(model, model_path, model_path, 0, TextTask::classification);
-  check_labels(model_path, options.labels, fixed_label_count(model));
-  Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path, options.tokenizer);
-  return make_classifier(std::move(model), std::move(tokenizer), options, model_path, model_path);
+  text::LoadedText t = text::load_for_task(model_path, tokenizer_path, options, TextTask::classification);
+  return make_classifier(std::move(t.model), std::move(t.tokenizer), options, model_path, model_path);
 }
 
 Classifier Classifier::from(Model model, Tokenizer tokenizer, const ClassifyOptions& options,

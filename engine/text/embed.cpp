@@ -73,11 +73,8 @@ Embedder make_embedder(Model model, Tokenizer tokenizer, const EmbedOptions& opt
 }  // namespace
 
 Embedder Embedder::load(const std::string& model_path, const std::string& tokenizer_path, const EmbedOptions& options) {
-  Model model = text::load_model(model_path, options);
-  // The model before the vocabulary: the likelier mistake.
-  text::require_task(model, model_path, model_path, 0, TextTask::encoder);
-  Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path, options.tokenizer);
-  return make_embedder(std::move(model), std::move(tokenizer), options, model_path, model_path);
+  text::LoadedText t = text::load_for_task(model_path, tokenizer_path, options, TextTask::encoder);
+  return make_embedder(std::move(t.model), std::move(t.tokenizer), options, model_path, model_path);
 }
 
 Embedder Embedder::from(Model model, Tokenizer tokenizer, const EmbedOptions& options, const std::string& model_name) {

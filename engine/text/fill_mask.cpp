@@ -61,10 +61,8 @@ std::vector<std::pair<std::int32_t, float>> top_tokens(const float* logits, std:
 MaskFiller MaskFiller::load(const std::string& model_path, const std::string& tokenizer_path,
                             const FillMaskOptions& options) {
   check_fill_options(options);
-  Model model = text::load_model(model_path, options);
-  text::require_task(model, model_path, model_path, 0, TextTask::fill_mask);
-  Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path, options.tokenizer);
-  return make_filler(std::move(model), std::move(tokenizer), options, model_path, model_path);
+  text::LoadedText t = text::load_for_task(model_path, tokenizer_path, options, TextTask::fill_mask);
+  return make_filler(std::move(t.model), std::move(t.tokenizer), options, model_path, model_path);
 }
 
 MaskFiller MaskFiller::from(Model model, Tokenizer tokenizer, const FillMaskOptions& options,

@@ -172,10 +172,8 @@ std::u32string lower(const std::vector<char32_t>& text, std::size_t begin, std::
 QuestionAnswerer QuestionAnswerer::load(const std::string& model_path, const std::string& tokenizer_path,
                                         const QaOptions& options) {
   check_qa_options(options);
-  Model model = text::load_model(model_path, options);
-  text::require_task(model, model_path, model_path, 0, TextTask::question_answering);
-  Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path, options.tokenizer);
-  return make_answerer(std::move(model), std::move(tokenizer), options, model_path, model_path);
+  text::LoadedText t = text::load_for_task(model_path, tokenizer_path, options, TextTask::question_answering);
+  return make_answerer(std::move(t.model), std::move(t.tokenizer), options, model_path, model_path);
 }
 
 QuestionAnswerer QuestionAnswerer::from(Model model, Tokenizer tokenizer, const QaOptions& options,

@@ -195,6 +195,13 @@ Model load_model(const std::string& path, const TextOptions& options) {
   return Model::load(path, load);
 }
 
+LoadedText load_for_task(const std::string& model_path, const std::string& tokenizer_path,
+                         const TextOptions& options, TextTask task) {
+  Model model = load_model(model_path, options);
+  require_task(model, model_path, model_path, 0, task);
+  return LoadedText{std::move(model), Tokenizer::from_file(tokenizer_path, options.tokenizer)};
+}
+
 void require_task(const Model& model, const std::string& model_path, const std::string& model_name,
                   std::size_t vocab_size, TextTask wanted) {
   const std::string cls = root_class(model_path);

@@ -31,6 +31,15 @@ void check_options(const TextOptions& options);
 // Model::load with the options' providers and threads.
 Model load_model(const std::string& path, const TextOptions& options);
 
+// Loads the model and checks it is made for `task` before reading the vocabulary (the
+// likelier mistake), then reads the vocabulary.
+struct LoadedText {
+  Model model;
+  Tokenizer tokenizer;
+};
+LoadedText load_for_task(const std::string& model_path, const std::string& tokenizer_path,
+                         const TextOptions& options, TextTask task);
+
 // Checks that the model is made for `wanted` as far as loading can tell, by its class
 // (when model_path names the archive) and its outputs' shapes; throws kiln::Error
 // (bad_input) naming what the model is and what `command` needs.
