@@ -2,7 +2,8 @@
 // torch_bench_worker); bench/ort_worker.py speaks the same in Python. One request a line
 // on stdin, one reply a line on stdout, "ok {json}" or "error MESSAGE":
 //
-//   (after loading)   ok {"engine":...,"version":...,"load_ms":...}
+//   (after loading)   ok {"engine":...,"version":...,"load_ms":...[,"ready_ms":...]}
+//                     ready_ms: load plus the engine's own preparation, when it has one
 //   inputs B S FILE   ok {}                 FILE: B*S int64 input_ids (native byte order);
 //                                           attention_mask is ones, other inputs zeros
 //   run               ok {"ms":...}         one forward pass, timed inside the worker
@@ -76,11 +77,15 @@ inline std::string shape_json(const std::vector<std::int64_t>& shape) {
   return s + "]";
 }
 
-// `hello` is the start line's JSON fields without braces (engine, version, ...).
-inline int serve(Engine& engine, const std::string& hello, double load_ms) {
-  char load[64];
-  std::snprintf(load, sizeof load, "%.3f", load_ms);
-  reply("{" + hello + ",\"load_ms\":" + load + "}");
+// `hello` is the start line's JSON fields without braces (engine, version, ...); a
+// negative ready_ms is left out.
+inline int serve(Engine& engine, const std::string& hello, double load_ms, double ready_ms) {
+  char times[96];
+  if (ready_ms >= 0)
+    std::snprintf(times, sizeof times, "\"load_ms\":%.3f,\"ready_ms\":%.3f", load_ms, ready_ms);
+  else
+    std::snprintf(times, sizeof times, "\"load_ms\":%.3f", load_ms);
+  reply("{" + hello + "," + times + "}");
   std::string line;
   while (std::getline(std::cin, line)) {
     std::istringstream words(line);
@@ -121,11 +126,13 @@ inline int serve(Engine& engine, const std::string& hello, double load_ms) {
 }
 
 // What a worker's loader returns: the engine, the start line's JSON fields without braces
-// (engine, version, ...), and how long loading took.
+// (engine, version, ...), how long loading took and, for an engine that prepares itself
+// after loading, how long loading and preparing took.
 struct Loaded {
   std::unique_ptr<Engine> engine;
   std::string hello;
   double load_ms = 0;
+  double ready_ms = -1;
 };
 
 // A worker's whole main: `name MODEL [--threads T]`; load(model, threads) -> Loaded, timed
@@ -151,7 +158,7 @@ int worker_main(int argc, char** argv, const char* name, Load load) {
   }
   try {
     Loaded loaded = load(model, threads);
-    return serve(*loaded.engine, loaded.hello, loaded.load_ms);
+    return serve(*loaded.engine, loaded.hello, loaded.load_ms, loaded.ready_ms);
   } catch (const std::exception& e) {
     std::printf("error %s\n", json_escape(e.what()).c_str());
     return 1;
