@@ -75,31 +75,19 @@ void fast_gelu(Frame& f, ir::NodeId n) {
   find_kernel("aten::gelu", "")(f, n);
 }
 
-// scaled_dot_product_attention as PyTorch's math path computes it, on the fast kernels:
-// softmax(q @ k^T * scale + mask) @ v, with k^T a strided view. Dropout, causal masks, bool
-// masks and grouped-query attention go to the reference kernel (which also gives their
-// errors), as does any step a fast kernel refuses.
+// scaled_dot_product_attention as PyTorch's math path computes it: softmax(q @ k^T * scale
+// + mask) @ v (kernels/cpu/fused.hpp, shared with the fused kiln::attention). Dropout,
+// causal masks, bool masks and grouped-query attention go to the reference kernel (which
+// also gives their errors), as does any case the kernel refuses.
 void fast_sdpa(Frame& f, ir::NodeId n) {
-  using kernels::fast::BinaryOp;
   const kernels::Tensor &q = tensor(f, n, 0), &k = tensor(f, n, 1), &v = tensor(f, n, 2);
-  const kernels::Tensor* mask = opt_tensor(f, n, 3);
   const bool plain = double_arg(f, n, 4) == 0.0 && !bool_arg(f, n, 5) && !(arity(f, n) > 7 && bool_arg(f, n, 7));
-  const bool shapes = q.dim() >= 2 && k.dim() == q.dim() && v.dim() == q.dim() && q.sizes.back() == k.sizes.back() &&
-                      k.sizes[k.dim() - 2] == v.sizes[v.dim() - 2] && q.sizes.back() > 0;
-  if (plain && shapes && (!mask || mask->dtype == DType::float32)) {
+  if (plain && q.dim() >= 1 && q.sizes.back() > 0) {
     const double scale = in(f, n, 6).kind == K::none ? 1 / std::sqrt(static_cast<double>(q.sizes.back())) : double_arg(f, n, 6);
-    kernels::Tensor scores, scaled, masked, probs, out;
-    const kernels::Tensor kt = kernels::ref::transpose(k, -2, -1);
-    if (kernels::onednn::matmul(q, kt, scores) && kernels::fast::binary_scalar(BinaryOp::mul, scores, scale, 1.0, scaled)) {
-      scores = {};
-      const bool added = !mask || kernels::fast::binary(BinaryOp::add, scaled, *mask, 1.0, masked);
-      // The mask must not change the scores' shape (it broadcasts into them, not them into it).
-      if (added && (!mask || masked.sizes == scaled.sizes)) {
-        if (mask) scaled = std::move(masked);
-        if (kernels::fast::softmax_lastdim(scaled, probs) && kernels::onednn::matmul(probs, v, out))
-          return out_tensor(f, n, std::move(out));
-      }
-    }
+    kernels::Tensor out;
+    if (kernels::fast::attention(q, k, v, opt_tensor(f, n, 3), {kernels::fast::AttentionScaling::Mode::multiply, scale},
+                                 true, out))
+      return out_tensor(f, n, std::move(out));
   }
   find_kernel("aten::scaled_dot_product_attention", "")(f, n);
 }

@@ -130,10 +130,18 @@ bool embedding_layer_norm(const std::vector<const Tensor*>& tables, const std::v
 
 bool attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* mask, AttentionScaling scaling,
                bool safe_softmax, Tensor& out, Isa isa) {
-  if (!onednn::available() || q.dim() < 2 || k.dim() != q.dim() || v.dim() != q.dim()) return false;
+  if (q.dim() < 2 || k.dim() != q.dim() || v.dim() != q.dim()) return false;
+  if (q.dtype != DType::float32 || k.dtype != DType::float32 || v.dtype != DType::float32) return false;
   if (mask && (mask->dtype != DType::float32 || !mask->buffer || mask->dim() > q.dim())) return false;
-  Tensor scores;
-  if (!onednn::matmul(q, ref::transpose(k, -2, -1), scores)) return false;
+  // The two products as the unfused chain's aten::matmul makes them: oneDNN's, else the
+  // reference kernel's (which also gives PyTorch's errors for shapes that do not fit).
+  const auto matmul = [](const Tensor& a, const Tensor& b) {
+    Tensor out;
+    if (!onednn::matmul(a, b, out)) out = ref::matmul(a, b);
+    return out;
+  };
+  Tensor scores = matmul(q, ref::transpose(k, -2, -1));
+  if (scores.dtype != DType::float32 || !scores.is_contiguous()) return false;
   const std::size_t rank = scores.dim();
   const std::int64_t lk = scores.sizes.back(), rows = scores.numel() / std::max<std::int64_t>(lk, 1);
   if (lk == 0 || rows == 0) return false;
@@ -186,9 +194,7 @@ bool attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* 
       }
     }
   });
-  Tensor result;
-  if (!onednn::matmul(scores, v, result)) return false;
-  out = std::move(result);
+  out = matmul(scores, v);
   return true;
 }
 

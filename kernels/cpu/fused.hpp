@@ -38,8 +38,8 @@ struct AttentionScaling {
 // softmax(q @ k^T scaled + mask, -1) @ v over the last two dims, q, k, v float32 of one
 // rank >= 2 with equal leading dims; mask float32, broadcast to the scores without being
 // materialised. With safe_softmax a row of scores that are all -inf gives zeros
-// (scaled_dot_product_attention's _safe_softmax), else NaN as softmax does. Needs oneDNN
-// for the two matmuls (false without it).
+// (scaled_dot_product_attention's _safe_softmax), else NaN as softmax does. The two
+// products run on oneDNN, or kiln's reference matmul without it (as aten::matmul would).
 bool attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* mask, AttentionScaling scaling,
                bool safe_softmax, Tensor& out, Isa isa = cpu::active_isa());
 
