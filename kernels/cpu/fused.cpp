@@ -133,6 +133,13 @@ bool attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* 
   if (q.dim() < 2 || k.dim() != q.dim() || v.dim() != q.dim()) return false;
   if (q.dtype != DType::float32 || k.dtype != DType::float32 || v.dtype != DType::float32) return false;
   if (mask && (mask->dtype != DType::float32 || !mask->buffer || mask->dim() > q.dim())) return false;
+  // Shapes the products take without broadcasting; anything else goes to the reference
+  // kernel, which broadcasts or gives the op's own error.
+  const std::size_t r = q.dim();
+  if (q.sizes[r - 1] != k.sizes[r - 1] || k.sizes[r - 2] != v.sizes[r - 2]) return false;
+  for (std::size_t d = 0; d + 2 < r; ++d) {
+    if (q.sizes[d] != k.sizes[d] || q.sizes[d] != v.sizes[d]) return false;
+  }
   // The two products as the unfused chain's aten::matmul makes them: oneDNN's, else the
   // reference kernel's (which also gives PyTorch's errors for shapes that do not fit).
   const auto matmul = [](const Tensor& a, const Tensor& b) {
