@@ -22,6 +22,7 @@ namespace kiln::exec {
 namespace {
 
 using kernels::Tensor;
+using Range = std::pair<const std::byte*, const std::byte*>;  // [first, last) bytes
 
 // Nodes whose input 1 is a linear layer's weight [n, k], read through onednn::linear.
 bool is_gemm(std::string_view kind) { return kind == "aten::linear" || kind == "kiln::linear_gelu"; }
@@ -30,8 +31,8 @@ bool on_cpu(const Program& p, ir::NodeId n) {
   return p.kernels[ir::idx(n)] != nullptr && p.placement[ir::idx(n)] == &cpu_provider();
 }
 
-// [first, last) bytes of the elements a tensor views.
-std::pair<const std::byte*, const std::byte*> byte_range(const Tensor& t) {
+// The bytes of the elements a tensor views.
+Range byte_range(const Tensor& t) {
   std::int64_t last = 0;
   for (std::size_t d = 0; d < t.dim(); ++d) last += (t.sizes[d] - 1) * t.strides[d];
   const std::byte* first = t.bytes();
@@ -127,8 +128,6 @@ std::int64_t rows_hint(const Program& p, ir::ValueId weight,
   }
   return kDefault;
 }
-
-using Range = std::pair<const std::byte*, const std::byte*>;
 
 // What every constant tensor but `weights` views, sorted by start.
 std::vector<Range> other_constants(const Program& p, const std::vector<ir::ValueId>& weights) {

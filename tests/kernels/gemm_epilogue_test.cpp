@@ -65,6 +65,31 @@ std::string label_of(const std::string& path, Epilogue e, std::int64_t m, std::i
          (bias ? " with bias" : "");
 }
 
+struct Problem {
+  const Tensor &x, &w;
+  const Tensor* b;  // null: no bias
+  Epilogue epilogue;
+  std::string label;
+};
+
+// Calls f(problem) on every odd problem: x [m, k], w [n, k] for every m, n and k of
+// kOddSizes, in both GELU forms, with a bias b [n] and without.
+template <class F>
+void for_odd_problems(std::uint64_t seed, const std::string& path, F f) {
+  for (const std::int64_t m : kOddSizes) {
+    for (const std::int64_t n : kOddSizes) {
+      for (const std::int64_t k : kOddSizes) {
+        const Tensor x = random_f32({m, k}, ++seed), w = random_f32({n, k}, ++seed, -0.5, 0.5);
+        const Tensor b = random_f32({n}, ++seed);
+        for (const Epilogue e : {Epilogue::gelu_erf, Epilogue::gelu_tanh}) {
+          for (const bool with_bias : {false, true})
+            f(Problem{x, w, with_bias ? &b : nullptr, e, label_of(path, e, m, n, k, with_bias)});
+        }
+      }
+    }
+  }
+}
+
 bool bitwise_equal(const Tensor& x, const Tensor& y) {
   return x.sizes == y.sizes &&
          std::memcmp(x.data<const float>(), y.data<const float>(), static_cast<std::size_t>(x.numel()) * 4) == 0;
@@ -73,24 +98,14 @@ bool bitwise_equal(const Tensor& x, const Tensor& y) {
 }  // namespace
 
 TEST_CASE("gemm epilogue: kiln's GEMM with GELU matches linear then gelu at every level") {
-  std::uint64_t seed = 1;
   for (const cpu::Isa isa : cpu::available_isas()) {
-    for (const std::int64_t m : kOddSizes) {
-      for (const std::int64_t n : kOddSizes) {
-        for (const std::int64_t k : kOddSizes) {
-          const Tensor x = random_f32({m, k}, ++seed), w = random_f32({n, k}, ++seed, -0.5, 0.5);
-          const Tensor b = random_f32({n}, ++seed);
-          for (const Epilogue e : {Epilogue::gelu_erf, Epilogue::gelu_tanh}) {
-            const bool with_bias = seed % 2 == 0;
-            const std::string label = label_of(std::string("fast at ") + cpu::isa_name(isa), e, m, n, k, with_bias);
-            INFO(label);
-            Tensor out;
-            REQUIRE(fast::linear(x, w, with_bias ? &b : nullptr, out, e, isa));
-            check_against_reference(out, x, w, with_bias ? &b : nullptr, e, label);
-          }
-        }
-      }
-    }
+    const std::string path = std::string("fast at ") + cpu::isa_name(isa);
+    for_odd_problems(1, path, [&](const Problem& p) {
+      INFO(p.label);
+      Tensor out;
+      REQUIRE(fast::linear(p.x, p.w, p.b, out, p.epilogue, isa));
+      check_against_reference(out, p.x, p.w, p.b, p.epilogue, p.label);
+    });
   }
 }
 
@@ -126,24 +141,12 @@ TEST_CASE("gemm epilogue: oneDNN's post-op matches linear then gelu") {
     MESSAGE("built without oneDNN: skipped");
     return;
   }
-  std::uint64_t seed = 1000;
-  for (const std::int64_t m : kOddSizes) {
-    for (const std::int64_t n : kOddSizes) {
-      for (const std::int64_t k : kOddSizes) {
-        const Tensor x = random_f32({m, k}, ++seed), w = random_f32({n, k}, ++seed, -0.5, 0.5);
-        const Tensor b = random_f32({n}, ++seed);
-        for (const Epilogue e : {Epilogue::gelu_erf, Epilogue::gelu_tanh}) {
-          for (const bool with_bias : {false, true}) {
-            const std::string label = label_of("oneDNN", e, m, n, k, with_bias);
-            INFO(label);
-            Tensor out;
-            REQUIRE(onednn::linear(x, w, with_bias ? &b : nullptr, out, e));
-            check_against_reference(out, x, w, with_bias ? &b : nullptr, e, label);
-          }
-        }
-      }
-    }
-  }
+  for_odd_problems(1000, "oneDNN", [](const Problem& p) {
+    INFO(p.label);
+    Tensor out;
+    REQUIRE(onednn::linear(p.x, p.w, p.b, out, p.epilogue));
+    check_against_reference(out, p.x, p.w, p.b, p.epilogue, p.label);
+  });
   // BERT's intermediate layer at a short sequence, x with leading dims: the fused op's case.
   const Tensor x = random_f32({2, 9, 768}, 7, -3, 3), w = random_f32({3072, 768}, 8, -0.05, 0.05);
   const Tensor b = random_f32({3072}, 9);
