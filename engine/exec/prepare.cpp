@@ -92,20 +92,9 @@ std::optional<std::vector<std::int64_t>> sizes_at(const Program& p, ir::ValueId 
                                                   const std::map<std::int64_t, std::int64_t>& binding) {
   const ir::Type& type = ir::value(p.graph, v).type;
   if (type.kind != ir::TypeKind::tensor || !type.tensor.shape) return std::nullopt;
-  const auto value_of = [&](std::int64_t id) -> std::optional<std::int64_t> {
-    const auto it = binding.find(id);
-    return it == binding.end() ? std::nullopt : std::optional(it->second);
-  };
   std::vector<std::int64_t> sizes;
   for (const ir::Dim& d : *type.tensor.shape) {
-    std::optional<std::int64_t> size;
-    if (!d.symbolic) {
-      size = d.value;
-    } else if (const auto s = value_of(d.value)) {
-      size = s;
-    } else if (const auto it = p.shapes.derived.find(d.value); it != p.shapes.derived.end()) {
-      size = ir::evaluate(it->second, value_of);
-    }
+    const std::optional<std::int64_t> size = dim_size(p, d, binding);
     if (!size || *size <= 0) return std::nullopt;
     sizes.push_back(*size);
   }

@@ -376,6 +376,18 @@ Binding bind(const Program& p, std::vector<Tensor>& inputs) {
 
 std::map<std::int64_t, std::int64_t> bind_inputs(const Program& p, std::vector<Tensor>& inputs) { return bind(p, inputs).sizes; }
 
+std::optional<std::int64_t> dim_size(const Program& p, const ir::Dim& d, const std::map<std::int64_t, std::int64_t>& sizes) {
+  if (!d.symbolic) return d.value;
+  const auto value_of = [&](std::int64_t id) -> std::optional<std::int64_t> {
+    const auto it = sizes.find(id);
+    return it == sizes.end() ? std::nullopt : std::optional(it->second);
+  };
+  if (const auto s = value_of(d.value)) return s;
+  const auto it = p.shapes.derived.find(d.value);
+  if (it == p.shapes.derived.end()) return std::nullopt;
+  return ir::evaluate(it->second, value_of);
+}
+
 std::vector<Tensor> run(const Program& p, std::vector<Tensor> inputs, const RunOptions& options,
                         std::vector<std::string>* warnings, MemoryStats* memory) {
   Binding binding = bind(p, inputs);

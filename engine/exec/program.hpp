@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -116,6 +117,12 @@ std::vector<kernels::Tensor> run(const Program& program, std::vector<kernels::Te
 // count, dtypes (int32 ids become int64 in place), ranks and agreement; throws kiln::Error
 // (bad_input) naming the input otherwise. run() starts with this.
 std::map<std::int64_t, std::int64_t> bind_inputs(const Program& program, std::vector<kernels::Tensor>& inputs);
+
+// The size of dim `d` when the input symbols take `sizes` (as bind_inputs gives them): a
+// fixed size, an input symbol's, or a derived symbol's ("seq+1") evaluated; nullopt when
+// `sizes` does not settle it.
+std::optional<std::int64_t> dim_size(const Program& program, const ir::Dim& d,
+                                     const std::map<std::int64_t, std::int64_t>& sizes);
 
 // The frame a run executes in; kernels (reference_ops.cpp) read and write it.
 struct Frame {
