@@ -124,14 +124,15 @@ void fast_binary(Frame& f, ir::NodeId n) {
 
 // --- fused ops (engine/passes/fusions.cpp); each falls back to its reference kernel ---
 
+// GELU in the GEMM's epilogue, while each block of output is in cache.
 void fast_linear_gelu(Frame& f, ir::NodeId n) {
   const RtValue& mode = in(f, n, 3);
   const bool known = mode.kind == K::str && (mode.s == "none" || mode.s == "tanh");
-  kernels::Tensor lin, out;
+  const kernels::Epilogue gelu = mode.s == "tanh" ? kernels::Epilogue::gelu_tanh : kernels::Epilogue::gelu_erf;
+  kernels::Tensor out;
   const kernels::Tensor &x = tensor(f, n, 0), &w = tensor(f, n, 1);
   const kernels::Tensor* b = opt_tensor(f, n, 2);
-  if (known && (kernels::onednn::linear(x, w, b, lin) || kernels::fast::linear(x, w, b, lin)) &&
-      kernels::fast::gelu(lin, mode.s == "tanh", out))
+  if (known && (kernels::onednn::linear(x, w, b, out, gelu) || kernels::fast::linear(x, w, b, out, gelu)))
     return out_tensor(f, n, std::move(out));
   find_kernel("kiln::linear_gelu", "")(f, n);
 }

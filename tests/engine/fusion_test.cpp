@@ -1,7 +1,7 @@
 // The fusions (engine/passes/fusions.cpp) on the real fixtures: each fires once per layer
 // where the model has the pattern (attention, bias + GELU, two residual + LayerNorm, one
 // embeddings + LayerNorm), in eager and SDPA traces, and the fused graph gives the outputs
-// of the unfused one (KILN_FUSE=0) on every case PyTorch ran.
+// of the unfused one (KILN_FUSE=0) on every case PyTorch ran, to float rounding.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -124,13 +124,18 @@ TEST_CASE("fusions: the fused graph gives the unfused graph's outputs on every c
           continue;
         }
         // The fused kernels make the unfused kernels' float operations in the same order,
-        // with oneDNN or without: the same bits.
+        // except GELU, which the GEMM applies in its epilogue (oneDNN's erf, or kiln's on
+        // each block): a few ulps, carried through the layers.
         const float* x = static_cast<const float*>(a.data());
         const float* y = static_cast<const float*>(b.data());
-        float worst = 0;
-        for (std::int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(x[i] - y[i]));
+        float worst = 0;  // relative to the value where it is above 1 (masked-LM logits reach 50)
+        for (std::int64_t i = 0; i < a.numel(); ++i) {
+          worst = std::max(worst, std::fabs(x[i] - y[i]) / std::max(1.0f, std::fabs(x[i])));
+        }
         INFO("largest difference " << worst);
-        CHECK(std::memcmp(x, y, a.nbytes()) == 0);
+        // (1.4e-5 on the text_* fixtures, whose weights are drawn wide; the golden tests
+        // hold every fixture to PyTorch's numbers with the fusions on.)
+        CHECK(worst <= 1e-4f);
       }
     }
     ++compared;
