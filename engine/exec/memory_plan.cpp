@@ -42,20 +42,9 @@ bool may_alias(std::string_view kind) {
 std::optional<std::int64_t> tensor_bytes(const ir::Type& type, const Program& p,
                                          const std::map<std::int64_t, std::int64_t>& sizes) {
   if (type.kind != ir::TypeKind::tensor || !type.tensor.dtype || !type.tensor.shape) return std::nullopt;
-  const auto value_of = [&](std::int64_t id) -> std::optional<std::int64_t> {
-    const auto it = sizes.find(id);
-    return it == sizes.end() ? std::nullopt : std::optional(it->second);
-  };
   std::int64_t bytes = static_cast<std::int64_t>(dtype_size(*type.tensor.dtype));
   for (const ir::Dim& d : *type.tensor.shape) {
-    std::optional<std::int64_t> size;
-    if (!d.symbolic) {
-      size = d.value;
-    } else if (const auto s = value_of(d.value)) {
-      size = s;
-    } else if (const auto it = p.shapes.derived.find(d.value); it != p.shapes.derived.end()) {
-      size = ir::evaluate(it->second, value_of);
-    }
+    const std::optional<std::int64_t> size = dim_size(p, d, sizes);
     if (!size || *size < 0) return std::nullopt;
     if (__builtin_mul_overflow(bytes, *size, &bytes) || bytes > (std::int64_t{1} << 40)) return std::nullopt;
   }

@@ -138,6 +138,8 @@ int run_model(const std::vector<std::string_view>& args) {
   if (model_path.empty()) usage("no MODEL given (see 'kiln run --help')");
   if (!named.empty() && !positional.empty()) usage("give inputs either by name (--input) or in order, not both");
 
+  // One run does not repay packing the weights (Model::prepare); many do.
+  load_options.prepare = repeat > 1;
   const auto t0 = std::chrono::steady_clock::now();
   const Model model = Model::load(model_path, load_options);
   const auto t1 = std::chrono::steady_clock::now();
