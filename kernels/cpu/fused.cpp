@@ -1,9 +1,13 @@
 // Fused-op kernels (kernels/cpu/fused.hpp).
 #include "kernels/cpu/fused.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <vector>
 
+#include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/layer_norm.hpp"
 #include "kernels/cpu/onednn_matmul.hpp"
 #include "kernels/cpu/parallel.hpp"
@@ -52,6 +56,134 @@ float* row_scratch(std::int64_t n) {
   thread_local std::vector<float> buffer;
   if (static_cast<std::int64_t>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
   return buffer.data();
+}
+
+// The mask's element offset for each scores row, the mask broadcast to the scores' shape
+// [..., rows, lk] without being materialised; `step` is its stride along a row.
+class MaskRows {
+ public:
+  // False when the mask does not broadcast to `scores`.
+  bool bind(const Tensor* mask, const std::vector<std::int64_t>& scores) {
+    sizes_ = scores;
+    strides_.assign(scores.size(), 0);
+    if (!mask) return true;
+    data_ = mask->data<const float>();
+    const std::size_t lead = scores.size() - mask->dim();
+    for (std::size_t d = 0; d < mask->dim(); ++d) {
+      const std::int64_t size = mask->sizes[d], want = scores[lead + d];
+      if (size == want) {
+        strides_[lead + d] = size == 1 ? 0 : mask->strides[d];
+      } else if (size != 1) {
+        return false;
+      }
+    }
+    return true;
+  }
+  // Null without a mask.
+  const float* row(std::int64_t r) const {
+    if (!data_) return nullptr;
+    std::int64_t at = 0;
+    for (std::size_t d = sizes_.size() - 1; d-- > 0;) {
+      at += (r % sizes_[d]) * strides_[d];
+      r /= sizes_[d];
+    }
+    return data_ + at;
+  }
+  std::int64_t step() const { return strides_.back(); }
+
+ private:
+  const float* data_ = nullptr;
+  std::vector<std::int64_t> sizes_, strides_;
+};
+
+// One row of scores, in place: scaled, masked, softmaxed (all -inf gives zeros under
+// safe_softmax), in the order the unfused chain did each.
+void attention_row(float* row, std::int64_t lk, AttentionScaling scaling, const float* mask, std::int64_t step,
+                   bool safe_softmax, Isa isa) {
+  const float scale = static_cast<float>(scaling.value);
+  if (scaling.mode == AttentionScaling::Mode::divide) {
+    for (std::int64_t j = 0; j < lk; ++j) row[j] = row[j] / scale;
+  } else if (scaling.mode == AttentionScaling::Mode::multiply) {
+    for (std::int64_t j = 0; j < lk; ++j) row[j] = row[j] * scale;
+  }
+  if (mask) {
+    if (step == 1) {
+      for (std::int64_t j = 0; j < lk; ++j) row[j] += mask[j];
+    } else {
+      for (std::int64_t j = 0; j < lk; ++j) row[j] += mask[j * step];
+    }
+  }
+  bool all_neg_inf = safe_softmax;
+  for (std::int64_t j = 0; all_neg_inf && j < lk; ++j) all_neg_inf = row[j] == -std::numeric_limits<float>::infinity();
+  if (all_neg_inf) {
+    std::fill(row, row + lk, 0.0f);
+  } else {
+    softmax_rows(row, row, 1, lk, isa);
+  }
+}
+
+// The strided GEMM of a vector ISA (gemm.hpp); none for the scalar one.
+struct StridedGemm {
+  std::int64_t (*pack_floats)(std::int64_t n, std::int64_t k) = nullptr;
+  void (*pack_nk)(const float* b, std::int64_t ldb, std::int64_t n, std::int64_t k, float* pack) = nullptr;
+  void (*pack_kn)(const float* b, std::int64_t ldb, std::int64_t n, std::int64_t k, float* pack) = nullptr;
+  void (*gemm)(const float* a, std::int64_t lda, const float* pack, float* c, std::int64_t ldc, std::int64_t m,
+               std::int64_t n, std::int64_t k) = nullptr;
+};
+
+std::optional<StridedGemm> strided_gemm(Isa isa) {
+  switch (isa) {
+    case Isa::avx512:
+      return StridedGemm{cpu::avx512::gemm_pack_floats, cpu::avx512::gemm_pack_nk, cpu::avx512::gemm_pack_kn,
+                         cpu::avx512::gemm_packed};
+    case Isa::avx2:
+      return StridedGemm{cpu::avx2::gemm_pack_floats, cpu::avx2::gemm_pack_nk, cpu::avx2::gemm_pack_kn,
+                         cpu::avx2::gemm_packed};
+    case Isa::scalar: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// Element offset of slice l of t's leading dims (all but the last two).
+std::int64_t lead_offset(const Tensor& t, std::int64_t l) {
+  std::int64_t at = 0;
+  for (std::size_t d = t.dim() - 2; d-- > 0;) {
+    at += (l % t.sizes[d]) * t.strides[d];
+    l /= t.sizes[d];
+  }
+  return at;
+}
+
+// Query rows a thread takes at once: their scores (kQueryBlock x keys floats) stay in L2.
+constexpr std::int64_t kQueryBlock = 64;
+
+// Per-thread buffers that grow and are kept (as fast.cpp's): packed K and V of one slice,
+// and one block of scores.
+thread_local std::vector<float> t_packed_k, t_packed_v, t_scores;
+
+float* grown(std::vector<float>& v, std::int64_t floats) {
+  if (static_cast<std::int64_t>(v.size()) < floats) v.resize(static_cast<std::size_t>(floats));
+  return v.data();
+}
+
+// The products as the unfused chain's aten::matmul makes them (oneDNN's, else the reference
+// kernel's), on the whole batch of slices: for the scalar ISA.
+bool attention_batched(const Tensor& q, const Tensor& k, const Tensor& v, const MaskRows& mask,
+                       AttentionScaling scaling, bool safe_softmax, Tensor& out, Isa isa) {
+  const auto matmul = [](const Tensor& a, const Tensor& b) {
+    Tensor out;
+    if (!onednn::matmul(a, b, out)) out = ref::matmul(a, b);
+    return out;
+  };
+  Tensor scores = matmul(q, ref::transpose(k, -2, -1));
+  if (scores.dtype != DType::float32 || !scores.is_contiguous()) return false;
+  const std::int64_t lk = scores.sizes.back(), rows = scores.numel() / lk;
+  float* s = scores.data<float>();
+  for_rows(rows, lk, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) attention_row(s + r * lk, lk, scaling, mask.row(r), mask.step(), safe_softmax, isa);
+  });
+  out = matmul(scores, v);
+  return true;
 }
 
 }  // namespace
@@ -132,6 +264,7 @@ bool attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* 
                bool safe_softmax, Tensor& out, Isa isa) {
   if (q.dim() < 2 || k.dim() != q.dim() || v.dim() != q.dim()) return false;
   if (q.dtype != DType::float32 || k.dtype != DType::float32 || v.dtype != DType::float32) return false;
+  if (!q.buffer || !k.buffer || !v.buffer) return false;
   if (mask && (mask->dtype != DType::float32 || !mask->buffer || mask->dim() > q.dim())) return false;
   // Shapes the products take without broadcasting; anything else goes to the reference
   // kernel, which broadcasts or gives the op's own error.
@@ -140,68 +273,54 @@ bool attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* 
   for (std::size_t d = 0; d + 2 < r; ++d) {
     if (q.sizes[d] != k.sizes[d] || q.sizes[d] != v.sizes[d]) return false;
   }
-  // The two products as the unfused chain's aten::matmul makes them: oneDNN's, else the
-  // reference kernel's (which also gives PyTorch's errors for shapes that do not fit).
-  const auto matmul = [](const Tensor& a, const Tensor& b) {
-    Tensor out;
-    if (!onednn::matmul(a, b, out)) out = ref::matmul(a, b);
-    return out;
-  };
-  Tensor scores = matmul(q, ref::transpose(k, -2, -1));
-  if (scores.dtype != DType::float32 || !scores.is_contiguous()) return false;
-  const std::size_t rank = scores.dim();
-  const std::int64_t lk = scores.sizes.back(), rows = scores.numel() / std::max<std::int64_t>(lk, 1);
-  if (lk == 0 || rows == 0) return false;
-  // The mask's stride along each dim of the scores (0 where it broadcasts).
-  std::vector<std::int64_t> mstride(rank, 0);
-  if (mask) {
-    const std::size_t lead = rank - mask->dim();
-    for (std::size_t d = 0; d < mask->dim(); ++d) {
-      const std::int64_t size = mask->sizes[d], want = scores.sizes[lead + d];
-      if (size == want) {
-        mstride[lead + d] = size == 1 ? 0 : mask->strides[d];
-      } else if (size != 1) {
-        return false;
-      }
-    }
+  const std::int64_t lq = q.sizes[r - 2], depth = q.sizes[r - 1], lk = k.sizes[r - 2], dv = v.sizes[r - 1];
+  std::vector<std::int64_t> scores_shape(q.sizes.begin(), q.sizes.end() - 1);
+  scores_shape.push_back(lk);
+  MaskRows mask_rows;
+  if (lq <= 0 || depth <= 0 || lk <= 0 || dv <= 0 || !mask_rows.bind(mask, scores_shape)) return false;
+  const std::optional<StridedGemm> gemm = strided_gemm(isa);
+  const bool rows_dense = q.strides[r - 1] == 1 && k.strides[r - 1] == 1 && v.strides[r - 1] == 1;
+  if (!gemm || !rows_dense) return attention_batched(q, k, v, mask_rows, scaling, safe_softmax, out, isa);
+
+  // [batch, heads, lq, dv] is laid out as [batch, lq, heads, dv]: BERT merges the heads
+  // next (permute(0, 2, 1, 3) and a reshape), which then reads it in place instead of copying.
+  Tensor result;
+  if (r == 4) {
+    result = Tensor::empty(DType::float32, {q.sizes[0], lq, q.sizes[1], dv});
+    result.sizes = {q.sizes[0], q.sizes[1], lq, dv};
+    result.strides = {lq * q.sizes[1] * dv, dv, q.sizes[1] * dv, 1};
+  } else {
+    std::vector<std::int64_t> sizes(q.sizes.begin(), q.sizes.end() - 1);
+    sizes.push_back(dv);
+    result = Tensor::empty(DType::float32, sizes);
   }
-  const float scale = static_cast<float>(scaling.value);
-  float* s = scores.data<float>();
-  const float* m = mask ? mask->data<const float>() : nullptr;
-  for_rows(rows, lk, [&](std::int64_t r0, std::int64_t r1) {
-    for (std::int64_t r = r0; r < r1; ++r) {
-      float* row = s + r * lk;
-      if (scaling.mode == AttentionScaling::Mode::divide) {
-        for (std::int64_t j = 0; j < lk; ++j) row[j] = row[j] / scale;
-      } else if (scaling.mode == AttentionScaling::Mode::multiply) {
-        for (std::int64_t j = 0; j < lk; ++j) row[j] = row[j] * scale;
+  const std::int64_t slices = q.numel() / (lq * depth), blocks = (lq + kQueryBlock - 1) / kQueryBlock;
+  const std::int64_t qs = q.strides[r - 2], ks = k.strides[r - 2], vs = v.strides[r - 2], os = result.strides[r - 2];
+  const float *qd = q.data<const float>(), *kd = k.data<const float>(), *vd = v.data<const float>();
+  float* od = result.data<float>();
+  // Work items: (slice, block of query rows). Each packs its slice's K and V again unless
+  // it follows an item of the same slice on the same thread.
+  cpu::parallel_for(slices * blocks, 1, [&](std::int64_t begin, std::int64_t end) {
+    float* packed_k = grown(t_packed_k, gemm->pack_floats(lk, depth));
+    float* packed_v = grown(t_packed_v, gemm->pack_floats(dv, lk));
+    float* scores = grown(t_scores, std::min(kQueryBlock, lq) * lk);
+    std::int64_t packed_slice = -1;
+    for (std::int64_t item = begin; item < end; ++item) {
+      const std::int64_t l = item / blocks, i0 = item % blocks * kQueryBlock, rows = std::min(kQueryBlock, lq - i0);
+      if (l != packed_slice) {
+        gemm->pack_nk(kd + lead_offset(k, l), ks, lk, depth, packed_k);
+        gemm->pack_kn(vd + lead_offset(v, l), vs, dv, lk, packed_v);
+        packed_slice = l;
       }
-      if (m) {
-        std::int64_t at = 0, rest = r;
-        for (std::size_t d = rank - 1; d-- > 0;) {
-          at += (rest % scores.sizes[d]) * mstride[d];
-          rest /= scores.sizes[d];
-        }
-        const float* mr = m + at;
-        const std::int64_t step = mstride[rank - 1];
-        if (step == 1) {
-          for (std::int64_t j = 0; j < lk; ++j) row[j] += mr[j];
-        } else {
-          for (std::int64_t j = 0; j < lk; ++j) row[j] += mr[j * step];
-        }
+      gemm->gemm(qd + lead_offset(q, l) + i0 * qs, qs, packed_k, scores, lk, rows, lk, depth);
+      for (std::int64_t i = 0; i < rows; ++i) {
+        attention_row(scores + i * lk, lk, scaling, mask_rows.row(l * lq + i0 + i), mask_rows.step(), safe_softmax,
+                      isa);
       }
-      bool all_neg_inf = safe_softmax;
-      for (std::int64_t j = 0; all_neg_inf && j < lk; ++j) {
-        all_neg_inf = row[j] == -std::numeric_limits<float>::infinity();
-      }
-      if (all_neg_inf) {
-        std::fill(row, row + lk, 0.0f);
-      } else {
-        softmax_rows(row, row, 1, lk, isa);
-      }
+      gemm->gemm(scores, lk, packed_v, od + lead_offset(result, l) + i0 * os, os, rows, dv, lk);
     }
   });
-  out = matmul(scores, v);
+  out = std::move(result);
   return true;
 }
 

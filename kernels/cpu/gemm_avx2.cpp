@@ -75,4 +75,17 @@ void gemm_abt(const float* a, const float* b, const float* bias, float* c, std::
   blocked_gemm<kMr, kNr, kKc>(a, b, bias, c, m, n, k, pack, tile_rows, narrow_tile);
 }
 
+void gemm_pack_nk(const float* b, std::int64_t ldb, std::int64_t n, std::int64_t k, float* pack) {
+  pack_b_nk<kNr>(b, ldb, n, k, pack);
+}
+
+void gemm_pack_kn(const float* b, std::int64_t ldb, std::int64_t n, std::int64_t k, float* pack) {
+  pack_b_kn<kNr>(b, ldb, n, k, pack);
+}
+
+void gemm_packed(const float* a, std::int64_t lda, const float* pack, float* c, std::int64_t ldc, std::int64_t m,
+                 std::int64_t n, std::int64_t k) {
+  strided_gemm<kMr, kNr, kKc>(a, lda, pack, c, ldc, m, n, k, tile_rows, narrow_tile);
+}
+
 }  // namespace kiln::kernels::cpu::avx2
