@@ -38,8 +38,12 @@ struct AttentionScaling {
 // softmax(q @ k^T scaled + mask, -1) @ v over the last two dims, q, k, v float32 of one
 // rank >= 2 with equal leading dims; mask float32, broadcast to the scores without being
 // materialised. With safe_softmax a row of scores that are all -inf gives zeros
-// (scaled_dot_product_attention's _safe_softmax), else NaN as softmax does. The two
-// products run on oneDNN, or kiln's reference matmul without it (as aten::matmul would).
+// (scaled_dot_product_attention's _safe_softmax), else NaN as softmax does. With a vector
+// ISA the work goes by (slice, block of 64 queries), both products on kiln's strided GEMM,
+// so the scores of one block stay in cache; a rank-4 result [batch, heads, lq, dv] is then
+// laid out as [batch, lq, heads, dv] (not contiguous), so that BERT's head merge
+// (permute(0, 2, 1, 3) and a reshape) reads it in place. The scalar ISA runs the products
+// as aten::matmul would (oneDNN, else the reference) and gives a contiguous result.
 bool attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* mask, AttentionScaling scaling,
                bool safe_softmax, Tensor& out, Isa isa = cpu::active_isa());
 
