@@ -64,16 +64,16 @@ thread_local Allocator current_allocator;
 AllocatorScope::AllocatorScope(Allocator allocator) : previous_(current_allocator) { current_allocator = allocator; }
 AllocatorScope::~AllocatorScope() { current_allocator = previous_; }
 
-std::shared_ptr<Buffer> Buffer::allocate(std::size_t bytes) {
+std::shared_ptr<Buffer> Buffer::allocate(std::size_t bytes, bool zeroed) {
   if (bytes > kMaxBytes) {
     fail(std::string("cannot allocate ").append(std::to_string(bytes)).append(" bytes: more than 2^40"));
   }
   if (current_allocator.allocate) {
-    if (auto planned = current_allocator.allocate(current_allocator.self, bytes)) return planned;
+    if (auto planned = current_allocator.allocate(current_allocator.self, bytes, zeroed)) return planned;
   }
   // calloc, not new + memset: large zeroed blocks come as untouched pages. Over-allocating
   // by the alignment lets the start be rounded up to it.
-  void* raw = std::calloc(bytes + kAlignment, 1);
+  void* raw = zeroed ? std::calloc(bytes + kAlignment, 1) : std::malloc(bytes + kAlignment);
   if (!raw) fail(std::string("out of memory allocating ").append(std::to_string(bytes)).append(" bytes"));
   const auto address = reinterpret_cast<std::uintptr_t>(raw);
   const std::uintptr_t aligned = (address + kAlignment - 1) & ~std::uintptr_t{kAlignment - 1};
@@ -95,7 +95,13 @@ std::shared_ptr<Buffer> Buffer::borrow(const std::byte* data, std::size_t size, 
   return buffer;
 }
 
-Tensor Tensor::empty(DType dtype, std::vector<std::int64_t> sizes) {
+Tensor Tensor::empty(DType dtype, std::vector<std::int64_t> sizes) { return allocated(dtype, std::move(sizes), true); }
+
+Tensor Tensor::uninitialized(DType dtype, std::vector<std::int64_t> sizes) {
+  return allocated(dtype, std::move(sizes), false);
+}
+
+Tensor Tensor::allocated(DType dtype, std::vector<std::int64_t> sizes, bool zeroed) {
   std::int64_t numel = 1;
   for (const std::int64_t s : sizes) {
     if (s < 0) {
@@ -119,7 +125,7 @@ Tensor Tensor::empty(DType dtype, std::vector<std::int64_t> sizes) {
   t.dtype = dtype;
   t.strides = contiguous_strides(sizes);
   t.sizes = std::move(sizes);
-  t.buffer = Buffer::allocate(static_cast<std::size_t>(numel) * dtype_size(dtype));
+  t.buffer = Buffer::allocate(static_cast<std::size_t>(numel) * dtype_size(dtype), zeroed);
   return t;
 }
 

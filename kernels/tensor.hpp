@@ -1,7 +1,8 @@
 // kiln::kernels::Tensor — a strided view of typed elements in a shared buffer, the one
 // runtime tensor type kernels take and return.
 //
-// A Buffer is either allocated by kiln (zeroed, 64-byte aligned, writable) or borrowed from
+// A Buffer is either allocated by kiln (64-byte aligned, writable; zeroed unless a kernel
+// that writes every element asks otherwise) or borrowed from
 // a mapped model file (read-only; `owner` keeps the mapping alive), so weights are used in
 // place. Views (permute, slice, expand...) share their base's buffer with other sizes,
 // strides and offset, as PyTorch's do; strides may be 0 (expand) and are in elements.
@@ -26,20 +27,22 @@ struct Buffer {
   // memory tags its buffers, so the executor can check every kernel reads its own space.
   const char* space = "host";
 
-  // `bytes` zeroed bytes (at least one allocated, so data is never null). Comes from the
+  // `bytes` bytes (at least one allocated, so data is never null), zeroed, or left as they
+  // are with `zeroed` false (for a kernel that writes them all before anything reads them:
+  // zeroing an output only to overwrite it costs a pass over its memory). Comes from the
   // calling thread's AllocatorScope when one is active and takes the request, else the heap.
-  static std::shared_ptr<Buffer> allocate(std::size_t bytes);
+  static std::shared_ptr<Buffer> allocate(std::size_t bytes, bool zeroed = true);
   // Someone else's bytes, read-only.
   static std::shared_ptr<Buffer> borrow(const std::byte* data, std::size_t size, std::shared_ptr<const void> owner);
 };
 
 // Where Buffer::allocate's memory comes from while a kernel runs: the executor installs one
 // around each kernel call so that outputs it planned land in its arena (engine/exec/
-// memory_plan.hpp). `allocate` returns a zeroed writable buffer of exactly `bytes`, or null
-// to let the request go to the heap. Thread-local: work a kernel hands to other threads
-// allocates from the heap.
+// memory_plan.hpp). `allocate` returns a writable buffer of exactly `bytes` (zeroed when
+// `zeroed`), or null to let the request go to the heap. Thread-local: work a kernel hands
+// to other threads allocates from the heap.
 struct Allocator {
-  std::shared_ptr<Buffer> (*allocate)(void* self, std::size_t bytes) = nullptr;
+  std::shared_ptr<Buffer> (*allocate)(void* self, std::size_t bytes, bool zeroed) = nullptr;
   void* self = nullptr;
 };
 
@@ -64,6 +67,8 @@ struct Tensor {
   // A new contiguous zero-filled tensor. Throws kiln::Error (bad_input) when the element
   // count overflows or a size is negative.
   static Tensor empty(DType dtype, std::vector<std::int64_t> sizes);
+  // The same, its elements not initialised: for kernels that write every one of them.
+  static Tensor uninitialized(DType dtype, std::vector<std::int64_t> sizes);
   // A 0-dim tensor holding one value.
   static Tensor scalar(DType dtype, double value);
   static Tensor scalar_int(DType dtype, std::int64_t value);
@@ -77,6 +82,9 @@ struct Tensor {
   T* data() const {
     return reinterpret_cast<T*>(bytes());
   }
+
+ private:
+  static Tensor allocated(DType dtype, std::vector<std::int64_t> sizes, bool zeroed);
 };
 
 // Row-major strides for `sizes`.

@@ -213,7 +213,7 @@ kernels::Allocator ArenaSession::for_node(ir::NodeId n) {
   return kernels::Allocator{&ArenaSession::allocate, this};
 }
 
-std::shared_ptr<kernels::Buffer> ArenaSession::allocate(void* self, std::size_t bytes) {
+std::shared_ptr<kernels::Buffer> ArenaSession::allocate(void* self, std::size_t bytes, bool zeroed) {
   auto& s = *static_cast<ArenaSession*>(self);
   const auto want = static_cast<std::int64_t>(bytes);
   if (s.node_slots_) {
@@ -234,7 +234,7 @@ std::shared_ptr<kernels::Buffer> ArenaSession::allocate(void* self, std::size_t 
       buffer->size = bytes;
       buffer->writable = true;
       buffer->owner = s.arena_;
-      std::memset(buffer->data, 0, bytes);
+      if (zeroed) std::memset(buffer->data, 0, bytes);
       s.live_.push_back(Handed{slot.offset, slot.bytes, buffer});
       return buffer;
     }

@@ -86,7 +86,7 @@ class ArenaSession {
   std::shared_ptr<std::byte[]> release_arena() { return std::move(arena_); }
 
  private:
-  static std::shared_ptr<kernels::Buffer> allocate(void* self, std::size_t bytes);
+  static std::shared_ptr<kernels::Buffer> allocate(void* self, std::size_t bytes, bool zeroed);
 
   struct Handed {
     std::int64_t offset, bytes;

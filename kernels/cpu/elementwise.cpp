@@ -144,7 +144,7 @@ bool binary_views(BinaryOp op, const float* a, const Tensor& a_view, const float
                   double alpha, Tensor& out, Isa isa) {
   Sizes shape;
   if (!broadcast(a_view.sizes, b_view.sizes, shape)) return false;
-  Tensor result = Tensor::empty(DType::float32, shape);
+  Tensor result = Tensor::uninitialized(DType::float32, shape);
   if (result.numel() > 0) {
     float alpha_f = 1;
     const cpu::BinaryKernel kernel = kernel_for(op, alpha, alpha_f);
@@ -187,7 +187,7 @@ bool binary_scalar(BinaryOp op, const Tensor& a, double scalar, double alpha, Te
 
 bool gelu(const Tensor& x, bool tanh_approx, Tensor& out, Isa isa) {
   if (!has_data(x) || x.dtype != DType::float32 || !x.is_contiguous()) return false;
-  Tensor result = Tensor::empty(DType::float32, x.sizes);
+  Tensor result = Tensor::uninitialized(DType::float32, x.sizes);
   const float* in = x.data<const float>();
   float* y = result.data<float>();
   cpu::parallel_for(result.numel(), kGeluElementsPerRange, [&](std::int64_t begin, std::int64_t end) {
@@ -234,7 +234,7 @@ bool embedding(const Tensor& weight, const Tensor& indices, Tensor& out) {
   if (!in_range) return false;
   Sizes out_sizes = sizes;
   out_sizes.push_back(width);
-  Tensor result = Tensor::empty(DType::float32, std::move(out_sizes));
+  Tensor result = Tensor::uninitialized(DType::float32, std::move(out_sizes));
   if (width > 0) {
     const float* table = weight.data<const float>();
     float* y = result.data<float>();

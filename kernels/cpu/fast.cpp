@@ -181,7 +181,7 @@ bool linear(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& out, Epil
   const std::int64_t m = x.numel() / k;
   std::vector<std::int64_t> sizes = x.sizes;
   sizes.back() = n;
-  Tensor result = Tensor::empty(DType::float32, std::move(sizes));
+  Tensor result = Tensor::uninitialized(DType::float32, std::move(sizes));
   run_gemm(isa, x.data<const float>(), w.data<const float>(), data_or_null(b), result.data<float>(), m, n, k,
            epilogue);
   out = std::move(result);
@@ -191,7 +191,7 @@ bool linear(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& out, Epil
 bool softmax_lastdim(const Tensor& x, Tensor& out, Isa isa) {
   if (!usable(x)) return false;
   const std::int64_t n = x.sizes.back(), rows = x.numel() / n;
-  Tensor result = Tensor::empty(DType::float32, x.sizes);
+  Tensor result = Tensor::uninitialized(DType::float32, x.sizes);
   const float* in = x.data<const float>();
   float* y = result.data<float>();
   for_rows(rows, n, [&](std::int64_t r0, std::int64_t r1) {
@@ -213,7 +213,7 @@ bool layer_norm(const Tensor& x, std::int64_t normalized_size, const Tensor* w, 
   if (!usable_affine(w, normalized_size) || !usable_affine(b, normalized_size)) return false;
   const std::int64_t rows = rows_for_trailing(x.sizes, normalized_size), n = normalized_size;
   if (rows == 0) return false;
-  Tensor result = Tensor::empty(DType::float32, x.sizes);
+  Tensor result = Tensor::uninitialized(DType::float32, x.sizes);
   const float* in = x.data<const float>();
   const float *wp = data_or_null(w), *bp = data_or_null(b);
   float* y = result.data<float>();

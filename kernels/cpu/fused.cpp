@@ -43,14 +43,6 @@ void layer_norm_rows(const float* x, const float* w, const float* b, float* y, s
   }
 }
 
-void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64_t n, Isa isa) {
-  switch (isa) {
-    case Isa::avx512: return cpu::avx512::softmax_rows(x, y, rows, n);
-    case Isa::avx2: return cpu::avx2::softmax_rows(x, y, rows, n);
-    case Isa::scalar: return cpu::scalar::softmax_rows(x, y, rows, n);
-  }
-}
-
 // A row's worth of float scratch per thread, kept between calls.
 float* row_scratch(std::int64_t n) {
   thread_local std::vector<float> buffer;
@@ -96,29 +88,46 @@ class MaskRows {
   std::vector<std::int64_t> sizes_, strides_;
 };
 
-// One row of scores, in place: scaled, masked, softmaxed (all -inf gives zeros under
-// safe_softmax), in the order the unfused chain did each.
-void attention_row(float* row, std::int64_t lk, AttentionScaling scaling, const float* mask, std::int64_t step,
-                   bool safe_softmax, Isa isa) {
-  const float scale = static_cast<float>(scaling.value);
-  if (scaling.mode == AttentionScaling::Mode::divide) {
-    for (std::int64_t j = 0; j < lk; ++j) row[j] = row[j] / scale;
-  } else if (scaling.mode == AttentionScaling::Mode::multiply) {
-    for (std::int64_t j = 0; j < lk; ++j) row[j] = row[j] * scale;
-  }
-  if (mask) {
-    if (step == 1) {
-      for (std::int64_t j = 0; j < lk; ++j) row[j] += mask[j];
-    } else {
-      for (std::int64_t j = 0; j < lk; ++j) row[j] += mask[j * step];
+// The ISA's row kernel (softmax.hpp) for a scaling; a divisor that is a power of two
+// becomes a multiplication by its reciprocal, which rounds the same (both are exact before
+// rounding) and is much cheaper than a division.
+struct RowScaling {
+  cpu::ScoreScaling mode = cpu::ScoreScaling::none;
+  float value = 1;
+};
+
+RowScaling row_scaling(AttentionScaling scaling) {
+  const auto value = static_cast<float>(scaling.value);
+  switch (scaling.mode) {
+    case AttentionScaling::Mode::none: return {};
+    case AttentionScaling::Mode::multiply: return {cpu::ScoreScaling::multiply, value};
+    case AttentionScaling::Mode::divide: {
+      int exponent = 0;
+      const bool power_of_two = std::isfinite(value) && std::frexp(value, &exponent) == 0.5f;
+      const float reciprocal = power_of_two ? std::ldexp(1.0f, 1 - exponent) : 0.0f;
+      if (power_of_two && std::isnormal(reciprocal)) return {cpu::ScoreScaling::multiply, reciprocal};
+      return {cpu::ScoreScaling::divide, value};
     }
   }
-  bool all_neg_inf = safe_softmax;
-  for (std::int64_t j = 0; all_neg_inf && j < lk; ++j) all_neg_inf = row[j] == -std::numeric_limits<float>::infinity();
-  if (all_neg_inf) {
-    std::fill(row, row + lk, 0.0f);
-  } else {
-    softmax_rows(row, row, 1, lk, isa);
+  return {};
+}
+
+thread_local std::vector<float> t_mask_row;
+
+// One row of scores, in place: scaled, masked, softmaxed (all -inf gives zeros under
+// safe_softmax), in the order the unfused chain did each.
+void attention_row(float* row, std::int64_t lk, RowScaling scaling, const float* mask, std::int64_t step,
+                   bool safe_softmax, Isa isa) {
+  if (mask && step != 1) {  // a mask read across rows: gathered so the row kernel reads it contiguously
+    float* gathered = t_mask_row.size() >= static_cast<std::size_t>(lk) ? t_mask_row.data()
+                                                                        : (t_mask_row.resize(lk), t_mask_row.data());
+    for (std::int64_t j = 0; j < lk; ++j) gathered[j] = mask[j * step];
+    mask = gathered;
+  }
+  switch (isa) {
+    case Isa::avx512: return cpu::avx512::attention_softmax_row(row, lk, scaling.mode, scaling.value, mask, safe_softmax);
+    case Isa::avx2: return cpu::avx2::attention_softmax_row(row, lk, scaling.mode, scaling.value, mask, safe_softmax);
+    case Isa::scalar: return cpu::scalar::attention_softmax_row(row, lk, scaling.mode, scaling.value, mask, safe_softmax);
   }
 }
 
@@ -169,7 +178,7 @@ float* grown(std::vector<float>& v, std::int64_t floats) {
 // The products as the unfused chain's aten::matmul makes them (oneDNN's, else the reference
 // kernel's), on the whole batch of slices: for the scalar ISA.
 bool attention_batched(const Tensor& q, const Tensor& k, const Tensor& v, const MaskRows& mask,
-                       AttentionScaling scaling, bool safe_softmax, Tensor& out, Isa isa) {
+                       RowScaling scaling, bool safe_softmax, Tensor& out, Isa isa) {
   const auto matmul = [](const Tensor& a, const Tensor& b) {
     Tensor out;
     if (!onednn::matmul(a, b, out)) out = ref::matmul(a, b);
@@ -194,7 +203,7 @@ bool add_layer_norm(const Tensor& a, const Tensor& b, std::int64_t normalized_si
   const std::int64_t n = normalized_size;
   if (n <= 0 || a.sizes.back() != n || !usable_affine(weight, n) || !usable_affine(bias, n)) return false;
   const std::int64_t rows = a.numel() / n;
-  Tensor result = Tensor::empty(DType::float32, a.sizes);
+  Tensor result = Tensor::uninitialized(DType::float32, a.sizes);
   const float *pa = a.data<const float>(), *pb = b.data<const float>();
   const float *w = data_or_null(weight), *bb = data_or_null(bias);
   float* y = result.data<float>();
@@ -234,7 +243,7 @@ bool embedding_layer_norm(const std::vector<const Tensor*>& tables, const std::v
     }
   }
   if (n <= 0 || seq <= 0 || !usable_affine(weight, n) || !usable_affine(bias, n)) return false;
-  Tensor result = Tensor::empty(DType::float32, {batch, seq, n});
+  Tensor result = Tensor::uninitialized(DType::float32, {batch, seq, n});
   const float *w = data_or_null(weight), *bb = data_or_null(bias);
   float* y = result.data<float>();
   for_rows(batch * seq, n, [&](std::int64_t r0, std::int64_t r1) {
@@ -280,19 +289,20 @@ bool attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* 
   if (lq <= 0 || depth <= 0 || lk <= 0 || dv <= 0 || !mask_rows.bind(mask, scores_shape)) return false;
   const std::optional<StridedGemm> gemm = strided_gemm(isa);
   const bool rows_dense = q.strides[r - 1] == 1 && k.strides[r - 1] == 1 && v.strides[r - 1] == 1;
-  if (!gemm || !rows_dense) return attention_batched(q, k, v, mask_rows, scaling, safe_softmax, out, isa);
+  const RowScaling row_scale = row_scaling(scaling);
+  if (!gemm || !rows_dense) return attention_batched(q, k, v, mask_rows, row_scale, safe_softmax, out, isa);
 
   // [batch, heads, lq, dv] is laid out as [batch, lq, heads, dv]: BERT merges the heads
   // next (permute(0, 2, 1, 3) and a reshape), which then reads it in place instead of copying.
   Tensor result;
   if (r == 4) {
-    result = Tensor::empty(DType::float32, {q.sizes[0], lq, q.sizes[1], dv});
+    result = Tensor::uninitialized(DType::float32, {q.sizes[0], lq, q.sizes[1], dv});
     result.sizes = {q.sizes[0], q.sizes[1], lq, dv};
     result.strides = {lq * q.sizes[1] * dv, dv, q.sizes[1] * dv, 1};
   } else {
     std::vector<std::int64_t> sizes(q.sizes.begin(), q.sizes.end() - 1);
     sizes.push_back(dv);
-    result = Tensor::empty(DType::float32, sizes);
+    result = Tensor::uninitialized(DType::float32, sizes);
   }
   const std::int64_t slices = q.numel() / (lq * depth), blocks = (lq + kQueryBlock - 1) / kQueryBlock;
   const std::int64_t qs = q.strides[r - 2], ks = k.strides[r - 2], vs = v.strides[r - 2], os = result.strides[r - 2];
@@ -314,7 +324,7 @@ bool attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* 
       }
       gemm->gemm(qd + lead_offset(q, l) + i0 * qs, qs, packed_k, scores, lk, rows, lk, depth);
       for (std::int64_t i = 0; i < rows; ++i) {
-        attention_row(scores + i * lk, lk, scaling, mask_rows.row(l * lq + i0 + i), mask_rows.step(), safe_softmax,
+        attention_row(scores + i * lk, lk, row_scale, mask_rows.row(l * lq + i0 + i), mask_rows.step(), safe_softmax,
                       isa);
       }
       gemm->gemm(scores, lk, packed_v, od + lead_offset(result, l) + i0 * os, os, rows, dv, lk);

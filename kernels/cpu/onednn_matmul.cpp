@@ -382,7 +382,7 @@ void execute(const Compiled& c, const Problem& p, float* dst) {
 bool run(const Problem& p, Tensor& out) {
   const std::shared_ptr<const Compiled> c = compiled_for(p);
   if (!c || !c->primitive) return false;
-  Tensor result = Tensor::empty(DType::float32, p.out_sizes);
+  Tensor result = Tensor::uninitialized(DType::float32, p.out_sizes);
   execute(*c, p, result.data<float>());
   out = std::move(result);
   return true;

@@ -101,7 +101,45 @@ void scale_row(float* y, std::int64_t n, float s) {
   for (; i < n; ++i) y[i] *= s;
 }
 
+__m256 scaled(__m256 v, ScoreScaling scaling, __m256 s) {
+  if (scaling == ScoreScaling::divide) return _mm256_div_ps(v, s);
+  if (scaling == ScoreScaling::multiply) return _mm256_mul_ps(v, s);
+  return v;
+}
+
+float scaled(float v, ScoreScaling scaling, float s) {
+  if (scaling == ScoreScaling::divide) return v / s;
+  if (scaling == ScoreScaling::multiply) return v * s;
+  return v;
+}
+
+bool all_neg_inf(const float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!(x[i] == -__builtin_inff())) return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+void attention_softmax_row(float* x, std::int64_t n, ScoreScaling scaling, float s, const float* mask,
+                           bool zero_if_masked) {
+  const __m256 sv = _mm256_set1_ps(s);
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    __m256 v = scaled(_mm256_loadu_ps(x + i), scaling, sv);
+    if (mask) v = _mm256_add_ps(v, _mm256_loadu_ps(mask + i));
+    _mm256_storeu_ps(x + i, v);
+  }
+  for (; i < n; ++i) x[i] = mask ? scaled(x[i], scaling, s) + mask[i] : scaled(x[i], scaling, s);
+  const float max = row_max(x, n);
+  if (zero_if_masked && max == -__builtin_inff() && all_neg_inf(x, n)) {
+    for (std::int64_t j = 0; j < n; ++j) x[j] = 0.0f;
+    return;
+  }
+  const double total = exp_row(x, x, n, max);
+  scale_row(x, n, static_cast<float>(1.0 / total));
+}
 
 void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64_t n) {
   for (std::int64_t r = 0; r < rows; ++r) {

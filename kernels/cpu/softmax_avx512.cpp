@@ -82,7 +82,47 @@ void scale_row(float* y, std::int64_t n, float s) {
   }
 }
 
+__m512 scaled(__m512 v, ScoreScaling scaling, __m512 s) {
+  if (scaling == ScoreScaling::divide) return _mm512_div_ps(v, s);
+  if (scaling == ScoreScaling::multiply) return _mm512_mul_ps(v, s);
+  return v;
+}
+
+bool all_neg_inf(const float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!(x[i] == -__builtin_inff())) return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+void attention_softmax_row(float* x, std::int64_t n, ScoreScaling scaling, float s, const float* mask,
+                           bool zero_if_masked) {
+  const __m512 sv = _mm512_set1_ps(s);
+  __m512 m = _mm512_set1_ps(-__builtin_inff());
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    __m512 v = scaled(_mm512_loadu_ps(x + i), scaling, sv);
+    if (mask) v = _mm512_add_ps(v, _mm512_loadu_ps(mask + i));
+    _mm512_storeu_ps(x + i, v);
+    m = _mm512_max_ps(m, v);
+  }
+  if (i < n) {
+    const __mmask16 k = tail_mask(n - i);
+    __m512 v = scaled(_mm512_maskz_loadu_ps(k, x + i), scaling, sv);
+    if (mask) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, mask + i));
+    _mm512_mask_storeu_ps(x + i, k, v);
+    m = _mm512_max_ps(m, _mm512_mask_mov_ps(_mm512_set1_ps(-__builtin_inff()), k, v));
+  }
+  const float max = _mm512_reduce_max_ps(m);
+  if (zero_if_masked && max == -__builtin_inff() && all_neg_inf(x, n)) {
+    for (std::int64_t j = 0; j < n; ++j) x[j] = 0.0f;
+    return;
+  }
+  const double total = exp_row(x, x, n, max);
+  scale_row(x, n, static_cast<float>(1.0 / total));
+}
 
 void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64_t n) {
   for (std::int64_t r = 0; r < rows; ++r) {

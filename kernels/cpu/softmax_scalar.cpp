@@ -19,6 +19,22 @@ void softmax_row(const float* x, float* y, std::int64_t n) {
 
 }  // namespace
 
+void attention_softmax_row(float* x, std::int64_t n, ScoreScaling scaling, float s, const float* mask,
+                           bool zero_if_masked) {
+  bool masked = zero_if_masked;
+  for (std::int64_t i = 0; i < n; ++i) {
+    float v = scaling == ScoreScaling::divide ? x[i] / s : scaling == ScoreScaling::multiply ? x[i] * s : x[i];
+    if (mask) v += mask[i];
+    x[i] = v;
+    masked = masked && v == -std::numeric_limits<float>::infinity();
+  }
+  if (masked) {
+    for (std::int64_t i = 0; i < n; ++i) x[i] = 0.0f;
+    return;
+  }
+  softmax_row(x, x, n);
+}
+
 void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64_t n) {
   for (std::int64_t r = 0; r < rows; ++r) softmax_row(x + r * n, y + r * n, n);
 }
