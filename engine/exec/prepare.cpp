@@ -26,6 +26,8 @@ using Range = std::pair<const std::byte*, const std::byte*>;  // [first, last) b
 
 // Nodes whose input 1 is a linear layer's weight [n, k], read through onednn::linear.
 bool is_gemm(std::string_view kind) { return kind == "aten::linear" || kind == "kiln::linear_gelu"; }
+// kiln::linear_concat(x, w1, b1, w2, b2, ...): weights at the odd inputs, packed together.
+bool is_gemm_group(std::string_view kind) { return kind == "kiln::linear_concat"; }
 
 bool on_cpu(const Program& p, ir::NodeId n) {
   return p.kernels[ir::idx(n)] != nullptr && p.placement[ir::idx(n)] == &cpu_provider();
@@ -169,7 +171,8 @@ std::int64_t warm_gemms(const Program& p, const std::map<std::int64_t, std::int6
   std::int64_t warmed = 0;
   for (ir::NodeId n : ir::block(g, ir::kTopBlock).nodes) {
     const ir::Node& node = ir::node(g, n);
-    if (node.erased || !is_gemm(ir::kind_str(g, n)) || !on_cpu(p, n) || node.inputs.size() < 2) continue;
+    const std::string_view kind = ir::kind_str(g, n);
+    if (node.erased || !(is_gemm(kind) || is_gemm_group(kind)) || !on_cpu(p, n) || node.inputs.size() < 2) continue;
     const std::optional<std::vector<std::int64_t>> x = sizes_at(p, node.inputs[0], binding);
     const ir::Type& x_type = ir::value(g, node.inputs[0]).type;
     if (!x || x_type.tensor.dtype != DType::float32) continue;
@@ -235,6 +238,48 @@ void Preparation::ensure(const Program& p) {
     stats.packed_bytes += static_cast<std::int64_t>(kernels::onednn::packed_bytes(*copy));
     packed.push_back(std::move(copy));
     if (in_mapped_file(p, byte_range(original))) stats.released_bytes += release_pages(byte_range(original));
+  }
+  // Linear groups (Q, K and V) as one copy of their weights side by side, when every part
+  // is a constant only that group reads.
+  struct Group {
+    std::vector<const Tensor*> parts, biases;
+    std::vector<ir::ValueId> values;
+  };
+  std::vector<Group> groups;
+  const auto reads = reads_of(p.graph);
+  for (ir::NodeId n : ir::block(p.graph, ir::kTopBlock).nodes) {
+    const ir::Node& node = ir::node(p.graph, n);
+    if (node.erased || !is_gemm_group(ir::kind_str(p.graph, n)) || !on_cpu(p, n)) continue;
+    Group group;
+    for (std::size_t i = 1; i + 1 < node.inputs.size(); i += 2) {
+      const RtValue &w = p.constant_values[ir::idx(node.inputs[i])], &b = p.constant_values[ir::idx(node.inputs[i + 1])];
+      const auto it = reads.find(ir::idx(node.inputs[i]));
+      const bool constant = w.kind == RtValue::Kind::tensor && w.t.buffer && it != reads.end() &&
+                            it->second.size() == 1 &&
+                            (b.kind == RtValue::Kind::none || (b.kind == RtValue::Kind::tensor && b.t.buffer));
+      if (!constant) {
+        group.parts.clear();
+        break;
+      }
+      group.parts.push_back(&w.t);
+      group.biases.push_back(b.kind == RtValue::Kind::tensor ? &b.t : nullptr);
+      group.values.push_back(node.inputs[i]);
+    }
+    if (!group.parts.empty()) groups.push_back(std::move(group));
+  }
+  std::vector<ir::ValueId> group_weights = weights;
+  for (const Group& group : groups) group_weights.insert(group_weights.end(), group.values.begin(), group.values.end());
+  const std::vector<Range> kept_beside_groups = other_constants(p, group_weights);
+  for (const Group& group : groups) {
+    auto copy = kernels::onednn::pack_weights(group.parts, group.biases, rows_hint(p, group.values[0], binding));
+    if (!copy) continue;
+    stats.packed_bytes += static_cast<std::int64_t>(kernels::onednn::packed_bytes(*copy));
+    packed.push_back(std::move(copy));
+    for (std::size_t i = 0; i < group.parts.size(); ++i) {
+      packed_values.insert(ir::idx(group.values[i]));
+      const Range bytes = byte_range(*group.parts[i]);
+      if (in_mapped_file(p, bytes) && !overlaps(kept_beside_groups, bytes)) stats.released_bytes += release_pages(bytes);
+    }
   }
   stats.packed_weights = static_cast<std::int64_t>(packed.size());
 

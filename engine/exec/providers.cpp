@@ -1,7 +1,9 @@
 // The CPU providers and the copy kernel.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <vector>
 
 #include "engine/exec/frame_args.hpp"
 #include "engine/exec/provider.hpp"
@@ -137,6 +139,41 @@ void fast_linear_gelu(Frame& f, ir::NodeId n) {
   find_kernel("kiln::linear_gelu", "")(f, n);
 }
 
+// One GEMM on the weights prepare() packed side by side; unprepared, each linear on its
+// own, copied into its columns.
+void fast_linear_concat(Frame& f, ir::NodeId n) {
+  const kernels::Tensor& x = tensor(f, n, 0);
+  std::vector<const kernels::Tensor*> weights, biases;
+  for (std::size_t i = 1; i + 1 < arity(f, n); i += 2) {
+    weights.push_back(&tensor(f, n, i));
+    biases.push_back(opt_tensor(f, n, i + 1));
+  }
+  kernels::Tensor out;
+  if (kernels::onednn::linear_concat(x, weights, biases, out)) return out_tensor(f, n, std::move(out));
+  std::vector<kernels::Tensor> parts(weights.size());
+  std::int64_t width = 0;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    if (!kernels::onednn::linear(x, *weights[i], biases[i], parts[i]) &&
+        !kernels::fast::linear(x, *weights[i], biases[i], parts[i])) {
+      return find_kernel("kiln::linear_concat", "")(f, n);
+    }
+    width += parts[i].sizes.back();
+  }
+  std::vector<std::int64_t> sizes = parts[0].sizes;
+  sizes.back() = width;
+  out = kernels::Tensor::uninitialized(DType::float32, sizes);
+  const std::int64_t rows = out.numel() / std::max<std::int64_t>(width, 1);
+  float* to = out.data<float>();
+  std::int64_t column = 0;
+  for (const kernels::Tensor& part : parts) {
+    const std::int64_t w = part.sizes.back();
+    const float* from = part.data<const float>();
+    for (std::int64_t r = 0; r < rows; ++r) std::memcpy(to + r * width + column, from + r * w, sizeof(float) * w);
+    column += w;
+  }
+  out_tensor(f, n, std::move(out));
+}
+
 void fast_add_layer_norm(Frame& f, ir::NodeId n) {
   const kernels::Tensor &a = tensor(f, n, 0), &b = tensor(f, n, 1);
   const std::vector<std::int64_t>& shape = ints_arg(f, n, 2);
@@ -211,6 +248,7 @@ Kernel cpu_kernel(const ir::Graph& g, ir::NodeId n) {
   if (kind == "aten::layer_norm") return fast_layer_norm;
   if (kind == "aten::gelu") return fast_gelu;
   if (kind == "kiln::linear_gelu") return fast_linear_gelu;
+  if (kind == "kiln::linear_concat") return fast_linear_concat;
   if (kind == "kiln::add_layer_norm") return fast_add_layer_norm;
   if (kind == "kiln::embedding_layer_norm") return fast_embedding_layer_norm;
   if (kind == "kiln::attention") return fast_attention;

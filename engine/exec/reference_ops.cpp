@@ -494,6 +494,15 @@ void linear_gelu(Frame& f, ir::NodeId n) {
   out_tensor(f, n, ref::unary(approx == "tanh" ? ref::UnaryOp::gelu_tanh : ref::UnaryOp::gelu_erf, lin, lin.dtype));
 }
 
+// (x, w1, b1, w2, b2, ...): each linear, then their results side by side.
+void linear_concat(Frame& f, ir::NodeId n) {
+  std::vector<Tensor> parts;
+  for (std::size_t i = 1; i + 1 < arity(f, n); i += 2) {
+    parts.push_back(step("aten::linear", [&] { return ref::linear(tensor(f, n, 0), tensor(f, n, i), opt_tensor(f, n, i + 1)); }));
+  }
+  out_tensor(f, n, ref::cat(parts, -1));
+}
+
 void add_layer_norm(Frame& f, ir::NodeId n) {
   const Tensor sum = step("aten::add", [&] {
     return ref::binary(ref::BinaryOp::add, tensor(f, n, 0), tensor(f, n, 1), DType::float32, DType::float32);
@@ -823,6 +832,7 @@ const std::map<std::string, Kernel, std::less<>>& table() {
       {"aten::embedding", embedding},
       {"aten::scaled_dot_product_attention", sdpa},
       {"kiln::linear_gelu", linear_gelu},
+      {"kiln::linear_concat", linear_concat},
       {"kiln::add_layer_norm", add_layer_norm},
       {"kiln::embedding_layer_norm", embedding_layer_norm},
       {"kiln::attention", attention},

@@ -115,6 +115,16 @@ NodeId insert_node_before(Graph& g, NodeId before, std::string_view kind, std::v
   return id;
 }
 
+void move_before(Graph& g, NodeId n, NodeId before) {
+  const BlockId b = node(g, before).owner;
+  if (node(g, n).owner != b) throw internal("ir: move_before: the nodes are in different blocks");
+  auto& list = block(g, b).nodes;
+  const auto from = std::find(list.begin(), list.end(), n);
+  if (from == list.end()) throw internal("ir: move_before: node is not in its block");
+  list.erase(from);
+  list.insert(std::find(list.begin(), list.end(), before), n);
+}
+
 ValueId append_constant(Graph& g, BlockId b, AttrValue v, Type type) {
   std::vector<Type> types;
   types.push_back(std::move(type));

@@ -125,6 +125,10 @@ NodeId append_node(Graph& g, BlockId b, std::string_view kind, std::vector<Value
 NodeId insert_node_before(Graph& g, NodeId before, std::string_view kind,
                           std::vector<ValueId> inputs, std::vector<Type> output_types);
 
+// Moves node `n` to just before `before`, in the same block (the caller keeps every use
+// after its definition: a prim::Constant may move anywhere earlier).
+void move_before(Graph& g, NodeId n, NodeId before);
+
 // A prim::Constant at the end of `b` with attribute value=`v`; returns its output.
 ValueId append_constant(Graph& g, BlockId b, AttrValue v, Type type);
 

@@ -4,6 +4,7 @@
 // other reader (so nothing else sees an intermediate that no longer exists), and every op
 // must sit in the same block. The fused op computes exactly what the chain did, in the same
 // order of float operations where the kernels allow (docs/ir.md lists the fused ops).
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -135,7 +136,105 @@ std::vector<ir::NodeId> nodes_of(const ir::Graph& g, std::string_view kind) {
   return out;
 }
 
+ir::ValueId int_before(ir::Graph& g, ir::NodeId n, std::int64_t value) {
+  const ir::NodeId c = ir::insert_node_before(g, n, "prim::Constant", {}, {ir::Type::make_int()});
+  ir::node(g, c).attrs.push_back(ir::Attribute{"value", value});
+  return ir::node(g, c).outputs[0];
+}
+
+// Whether node a comes before node b in their block (a constant shared by several layers,
+// as ALBERT's are, is defined once before its first reader and must stay there).
+bool defined_before(const ir::Graph& g, ir::NodeId a, ir::NodeId b) {
+  for (const ir::NodeId n : ir::block(g, ir::node(g, b).owner).nodes) {
+    if (n == a) return true;
+    if (n == b) return false;
+  }
+  return false;
+}
+
+// The prim::Constant defining v in `block`, or kNoNode.
+ir::NodeId constant_node(const ir::Graph& g, ir::ValueId v, ir::BlockId block) {
+  return producer(g, v, "prim::Constant", block);
+}
+
+// A constant float32 tensor of exactly `rank` concrete dims: its sizes, else empty.
+std::vector<std::int64_t> constant_sizes(const ir::Graph& g, ir::ValueId v, ir::BlockId block, std::size_t rank) {
+  const ir::Type& t = ir::value(g, v).type;
+  if (constant_node(g, v, block) == ir::kNoNode || !is_float32_tensor(g, v) || !t.tensor.shape ||
+      t.tensor.shape->size() != rank) {
+    return {};
+  }
+  std::vector<std::int64_t> sizes;
+  for (const ir::Dim& d : *t.tensor.shape) {
+    if (d.symbolic || d.value <= 0) return {};
+    sizes.push_back(d.value);
+  }
+  return sizes;
+}
+
 }  // namespace
+
+std::size_t fuse_linear_concat(ir::Graph& g) {
+  // Plain linears with constant weights, grouped by (block, input), in execution order.
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::vector<ir::NodeId>> groups;
+  for (const ir::NodeId n : nodes_of(g, "aten::linear")) {
+    const ir::Node& nd = ir::node(g, n);
+    if (nd.erased || nd.inputs.size() != 3 || !is_float32_tensor(g, nd.inputs[0])) continue;
+    const ir::Type& out = ir::value(g, nd.outputs[0]).type;
+    if (!is_float32_tensor(g, nd.outputs[0]) || !out.tensor.shape || out.tensor.shape->empty()) continue;
+    const std::vector<std::int64_t> w = constant_sizes(g, nd.inputs[1], nd.owner, 2);
+    if (w.empty() || out.tensor.shape->back() != ir::Dim::of(w[0])) continue;
+    if (!is_none(g, n, 2) && constant_sizes(g, nd.inputs[2], nd.owner, 1) != std::vector<std::int64_t>{w[0]}) continue;
+    groups[{ir::idx(nd.owner), ir::idx(nd.inputs[0])}].push_back(n);
+  }
+  std::size_t fused = 0;
+  for (auto& [key, members] : groups) {
+    if (members.size() < 2) continue;
+    const ir::NodeId first = members.front();
+    const std::int64_t k = constant_sizes(g, ir::node(g, first).inputs[1], ir::node(g, first).owner, 2)[1];
+    std::erase_if(members, [&](ir::NodeId n) {
+      return constant_sizes(g, ir::node(g, n).inputs[1], ir::node(g, n).owner, 2)[1] != k;
+    });
+    if (members.size() < 2 || members.front() != first) continue;
+    // kiln::linear_concat(x, w1, b1, w2, b2, ...) where the first linear was; the later
+    // ones' weights and biases (constants) move up to it.
+    std::vector<ir::ValueId> inputs{ir::node(g, first).inputs[0]};
+    std::int64_t total = 0;
+    for (const ir::NodeId n : members) {
+      for (std::size_t i = 1; i <= 2; ++i) {
+        const ir::ValueId v = ir::node(g, n).inputs[i];
+        if (n != first && !is_none(g, n, i) && !defined_before(g, ir::value(g, v).node, first)) {
+          ir::move_before(g, ir::value(g, v).node, first);
+        }
+        inputs.push_back(v);
+      }
+      total += ir::value(g, ir::node(g, n).outputs[0]).type.tensor.shape->back().value;
+    }
+    ir::Type type = ir::value(g, ir::node(g, first).outputs[0]).type;
+    type.tensor.shape->back() = ir::Dim::of(total);
+    const ir::NodeId concat = ir::insert_node_before(g, first, "kiln::linear_concat", std::move(inputs), {type});
+    ir::node(g, concat).loc = ir::node(g, first).loc;
+    const ir::ValueId all = ir::node(g, concat).outputs[0];
+    // Each linear's result becomes its columns of the whole: a view.
+    std::int64_t start = 0;
+    const ir::ValueId last_dim = int_before(g, first, -1), step = int_before(g, first, 1);
+    for (const ir::NodeId n : members) {
+      const ir::ValueId old_out = ir::node(g, n).outputs[0];
+      const std::int64_t width = ir::value(g, old_out).type.tensor.shape->back().value;
+      const ir::ValueId from = int_before(g, first, start), to = int_before(g, first, start + width);
+      const ir::NodeId slice =
+          ir::insert_node_before(g, first, "aten::slice", {all, last_dim, from, to, step}, {ir::value(g, old_out).type});
+      ir::node(g, slice).loc = ir::node(g, n).loc;
+      const ir::ValueId part = ir::node(g, slice).outputs[0];
+      ir::value(g, part).name = ir::value(g, old_out).name;
+      ir::replace_all_uses(g, old_out, part);
+      start += width;
+    }
+    for (const ir::NodeId n : members) ir::erase_node(g, n);
+    ++fused;
+  }
+  return fused;
+}
 
 std::size_t fuse_linear_gelu(ir::Graph& g) {
   std::size_t fused = 0;

@@ -72,6 +72,10 @@ std::size_t fold_int_round_trips(ir::Graph& g);
 // else reads into one kiln:: op that computes the same, for kernels that make one pass over
 // memory instead of several. Each returns how many chains it rewrote.
 //
+// kiln::linear_concat(x, w1, b1, w2, b2, ...) = cat([linear(x, w1, b1), linear(x, w2, b2),
+// ...], -1): linears of one input with constant weights of one width (attention's Q, K
+// and V), as one GEMM; each linear's result becomes an aten::slice (a view) of it.
+std::size_t fuse_linear_concat(ir::Graph& g);
 // kiln::linear_gelu(x, w, b, approximate) = gelu(linear(x, w, b), approximate)
 std::size_t fuse_linear_gelu(ir::Graph& g);
 // kiln::add_layer_norm(a, b, normalized_shape, weight, bias, eps) = layer_norm(a + b, ...),

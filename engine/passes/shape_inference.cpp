@@ -739,6 +739,28 @@ void Inference::infer(ir::NodeId n) {
     r.dims = d;
     return set(r);
   }
+  if (kind == "kiln::linear_concat") {
+    // (x, w1, b1, w2, b2, ...): x's dims with the weights' rows together as the last.
+    const auto& x = in_dims(0);
+    Abs r;
+    r.dtype = in(n, 0).dtype;
+    std::optional<SymInt> width = SymInt::of(0);
+    for (std::size_t i = 1; i + 1 < ir::node(g_, n).inputs.size(); i += 2) {
+      const auto& w = in_dims(i);
+      if (!w || w->size() != 2 || !(*w)[0] || !width) {
+        width.reset();
+        continue;
+      }
+      if (x && !x->empty() && x->back() && (*w)[1]) require(n, *x->back(), *(*w)[1], false, "input features");
+      width = ir::add(*width, *(*w)[0]);
+    }
+    if (x && !x->empty() && width) {
+      Dims d = *x;
+      d.back() = width;
+      r.dims = std::move(d);
+    }
+    return set(r);
+  }
   if (kind == "aten::linear" || kind == "kiln::linear_gelu") {
     const auto& x = in_dims(0);
     const auto& w = in_dims(1);

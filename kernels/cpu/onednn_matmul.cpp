@@ -16,7 +16,6 @@
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
-#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -63,12 +62,15 @@ class PackedMemory {
 };
 
 // The packed copy and the layout oneDNN gave it; registered in `registry()` under `key`.
+// A concatenation of weights (pack_weights) also keeps its parts' biases side by side.
 class PackedWeight {
  public:
-  // The weight as the registry knows it: the address of element 0, sizes and strides.
-  using Key = std::tuple<const std::byte*, std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
+  // The weights as the registry knows them: for each, the address of element 0, sizes and
+  // strides (and for a concatenation, each bias's address and stride, 0 for none).
+  using Key = std::vector<std::int64_t>;
 
-  PackedWeight(Key key, const dnnl::memory::desc& desc) : key_(key), desc_(desc), memory_(desc.get_size()) {}
+  PackedWeight(Key key, const dnnl::memory::desc& desc)
+      : key_(std::move(key)), desc_(desc), memory_(desc.get_size()) {}
   ~PackedWeight();
   PackedWeight(const PackedWeight&) = delete;
   PackedWeight& operator=(const PackedWeight&) = delete;
@@ -76,6 +78,7 @@ class PackedWeight {
   const dnnl::memory::desc& desc() const { return desc_; }
   void* data() const { return memory_.data(); }
   std::size_t bytes() const { return desc_.get_size(); }
+  std::vector<float> bias;  // a concatenation's biases, empty when no part has one
 
  private:
   Key key_;
@@ -95,7 +98,22 @@ struct Operand {
 };
 
 PackedWeight::Key weight_key(const Tensor& w) {
-  return {w.bytes(), w.sizes[0], w.sizes[1], w.strides[0], w.strides[1]};
+  return {static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(w.bytes())), w.sizes[0], w.sizes[1],
+          w.strides[0], w.strides[1]};
+}
+
+// A concatenation's key: its weights' keys, then each bias's address and stride.
+PackedWeight::Key group_key(const std::vector<const Tensor*>& weights, const std::vector<const Tensor*>& biases) {
+  PackedWeight::Key key;
+  for (const Tensor* w : weights) {
+    const PackedWeight::Key part = weight_key(*w);
+    key.insert(key.end(), part.begin(), part.end());
+  }
+  for (const Tensor* b : biases) {
+    key.push_back(b ? static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(b->bytes())) : 0);
+    key.push_back(b ? b->strides[0] : 0);
+  }
+  return key;
 }
 
 // Every packed weight alive, so that linear() finds one by its weight alone: the kernels
@@ -388,16 +406,15 @@ bool run(const Problem& p, Tensor& out) {
   return true;
 }
 
-std::optional<Problem> plan_linear(const Tensor& x, const Tensor& w, const Tensor* b, Epilogue epilogue) {
-  if (x.dim() < 1 || w.dim() != 2 || !readable(x) || !readable(w) || (b && !readable(*b))) return std::nullopt;
-  const std::int64_t k = x.sizes.back(), n = w.sizes[0];
-  if (w.sizes[1] != k) return std::nullopt;
-  if (b && (b->dim() != 1 || (b->sizes[0] != n && b->sizes[0] != 1))) return std::nullopt;
+// x [..., k] as the GEMM's src [m, k] and a dst [m, n]: x's leading dims must step
+// through memory as one dim does.
+std::optional<Problem> plan_rows(const Tensor& x, std::int64_t n) {
+  if (x.dim() < 1 || !readable(x)) return std::nullopt;
+  const std::int64_t k = x.sizes.back();
   Problem p;
   p.out_sizes = x.sizes;
   p.out_sizes.back() = n;
   if (!fits(p.out_sizes)) return std::nullopt;  // so the product of x's leading dims fits too
-  // Fold x's leading dims into M: they must step through memory as one dim does.
   std::int64_t m = 1, m_stride = 0, expected = -1;
   for (std::size_t d = x.dim() - 1; d-- > 0;) {
     if (x.sizes[d] == 1) continue;
@@ -407,16 +424,26 @@ std::optional<Problem> plan_linear(const Tensor& x, const Tensor& w, const Tenso
     expected = x.strides[d] * x.sizes[d];
   }
   p.src = {{m, k}, {m_stride, x.strides.back()}, x.bytes()};
-  // w [n, k] read as the weights [k, n] by swapping strides: no transposed copy.
-  p.wei = {{k, n}, {w.strides[1], w.strides[0]}, w.bytes()};
-  if (b) {
-    p.with_bias = true;
-    p.bias = {{1, b->sizes[0]}, {0, b->strides[0]}, b->bytes()};
-  }
   p.dst = {m, n};
-  p.epilogue = epilogue;
-  p.packed = registry().find(weight_key(w));
-  settle_unit_strides(p);
+  return p;
+}
+
+std::optional<Problem> plan_linear(const Tensor& x, const Tensor& w, const Tensor* b, Epilogue epilogue) {
+  if (x.dim() < 1 || w.dim() != 2 || !readable(w) || (b && !readable(*b))) return std::nullopt;
+  const std::int64_t k = x.sizes.back(), n = w.sizes[0];
+  if (w.sizes[1] != k) return std::nullopt;
+  if (b && (b->dim() != 1 || (b->sizes[0] != n && b->sizes[0] != 1))) return std::nullopt;
+  std::optional<Problem> p = plan_rows(x, n);
+  if (!p) return std::nullopt;
+  // w [n, k] read as the weights [k, n] by swapping strides: no transposed copy.
+  p->wei = {{k, n}, {w.strides[1], w.strides[0]}, w.bytes()};
+  if (b) {
+    p->with_bias = true;
+    p->bias = {{1, b->sizes[0]}, {0, b->strides[0]}, b->bytes()};
+  }
+  p->epilogue = epilogue;
+  p->packed = registry().find(weight_key(w));
+  settle_unit_strides(*p);
   return p;
 }
 
@@ -466,32 +493,137 @@ bool linear(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& out, Epil
   return p && run(*p, out);
 }
 
+namespace {
+
+// The layout oneDNN's matmul chooses for weights [k, n] in GEMMs of `rows` rows; empty when
+// it has none.
+dnnl::memory::desc preferred_weights(std::int64_t rows, std::int64_t k, std::int64_t n) {
+  const dnnl::memory::desc src = desc_of({rows, k}, {k, 1}), dst = desc_of({rows, n}, {n, 1});
+  const dnnl::memory::desc any({k, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any, dst), attributes(Epilogue::none), cpu_engine(),
+                                        /*allow_empty=*/true);
+  return pd ? pd.weights_desc() : dnnl::memory::desc();
+}
+
+// w [n, k] as the weights [k, n], as plan_linear reads it; a size-1 dim's stride as it settles it.
+Operand weights_operand(const Tensor& w) {
+  Operand plain{{w.sizes[1], w.sizes[0]}, {w.strides[1], w.strides[0]}, w.bytes()};
+  settle_unit_strides(plain);
+  return plain;
+}
+
+void reorder_into(const Operand& from, const dnnl::memory::desc& to_desc, void* to) {
+  dnnl::memory source(desc_of(from.dims, from.strides), cpu_engine(), const_cast<std::byte*>(from.data));  // only read
+  dnnl::memory target(to_desc, cpu_engine(), to);
+  dnnl::stream stream(cpu_engine());
+  dnnl::reorder(source, target).execute(stream, source, target);
+  stream.wait();
+}
+
+}  // namespace
+
 std::shared_ptr<const PackedWeight> pack_weight(const Tensor& w, std::int64_t rows) {
   if (w.dim() != 2 || !readable(w) || rows <= 0 || !fits({rows, w.sizes[0]})) return nullptr;
   const PackedWeight::Key key = weight_key(w);
   if (std::shared_ptr<const PackedWeight> known = registry().find(key)) return known;
-  const std::int64_t n = w.sizes[0], k = w.sizes[1];
-  // w [n, k] as the weights [k, n], as plan_linear reads it; a size-1 dim's stride as it settles it.
-  Operand plain{{k, n}, {w.strides[1], w.strides[0]}, w.bytes()};
-  settle_unit_strides(plain);
+  const Operand plain = weights_operand(w);
   try {
-    const dnnl::memory::desc src = desc_of({rows, k}, {k, 1}), dst = desc_of({rows, n}, {n, 1});
-    const dnnl::memory::desc any({k, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any, dst), attributes(Epilogue::none), cpu_engine(),
-                                          /*allow_empty=*/true);
-    const dnnl::memory::desc from = desc_of(plain.dims, plain.strides);
-    if (!pd || pd.weights_desc() == from) return nullptr;
-    auto packed = std::make_shared<const PackedWeight>(key, pd.weights_desc());
-    dnnl::memory source(from, cpu_engine(), const_cast<std::byte*>(plain.data));  // only read
-    dnnl::memory target(packed->desc(), cpu_engine(), packed->data());
-    dnnl::stream stream(cpu_engine());
-    dnnl::reorder(source, target).execute(stream, source, target);
-    stream.wait();
+    const dnnl::memory::desc packed_desc = preferred_weights(rows, w.sizes[1], w.sizes[0]);
+    if (!packed_desc || packed_desc == desc_of(plain.dims, plain.strides)) return nullptr;
+    auto packed = std::make_shared<PackedWeight>(key, packed_desc);
+    reorder_into(plain, packed->desc(), packed->data());
     return registry().insert(key, std::move(packed));
   } catch (const dnnl::error& e) {
     if (e.status == dnnl_out_of_memory) throw Error(ErrorKind::internal, "", "", "out of memory packing a weight");
     return nullptr;  // oneDNN cannot reorder into its own layout: use the weight in place
   }
+}
+
+std::shared_ptr<const PackedWeight> pack_weights(const std::vector<const Tensor*>& weights,
+                                                 const std::vector<const Tensor*>& biases, std::int64_t rows) {
+  if (weights.empty() || biases.size() != weights.size() || rows <= 0) return nullptr;
+  const std::int64_t k = weights[0]->dim() == 2 ? weights[0]->sizes[1] : -1;
+  std::int64_t n = 0;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    const Tensor& w = *weights[i];
+    const Tensor* b = biases[i];
+    if (w.dim() != 2 || !readable(w) || w.sizes[1] != k || __builtin_add_overflow(n, w.sizes[0], &n)) return nullptr;
+    if (b && (b->dim() != 1 || !readable(*b) || b->sizes[0] != w.sizes[0])) return nullptr;
+  }
+  if (!fits({rows, n}) || !fits({k, n})) return nullptr;
+  const PackedWeight::Key key = group_key(weights, biases);
+  if (std::shared_ptr<const PackedWeight> known = registry().find(key)) return known;
+  try {
+    const dnnl::memory::desc packed_desc = preferred_weights(rows, k, n);
+    if (!packed_desc) return nullptr;
+    auto packed = std::make_shared<PackedWeight>(key, packed_desc);
+    // Each part straight into its columns of the packed whole: a sub-block of oneDNN's
+    // blocked layout, where the parts' columns start on block boundaries (BERT's 768 do).
+    // Otherwise the parts are put together plainly first, and that is packed.
+    std::vector<dnnl::memory::desc> sub;
+    std::int64_t column = 0;
+    for (const Tensor* w : weights) {
+      sub.push_back(packed_desc.submemory_desc({k, w->sizes[0]}, {0, column}, /*allow_empty=*/true));
+      if (!sub.back()) break;
+      column += w->sizes[0];
+    }
+    if (sub.size() == weights.size() && sub.back()) {
+      for (std::size_t i = 0; i < weights.size(); ++i) reorder_into(weights_operand(*weights[i]), sub[i], packed->data());
+    } else {
+      std::vector<float> whole(static_cast<std::size_t>(n * k));
+      std::int64_t row = 0;
+      for (const Tensor* w : weights) {
+        for (std::int64_t r = 0; r < w->sizes[0]; ++r, ++row) {
+          for (std::int64_t c = 0; c < k; ++c)
+            whole[static_cast<std::size_t>(row * k + c)] = w->data<const float>()[r * w->strides[0] + c * w->strides[1]];
+        }
+      }
+      reorder_into(Operand{{k, n}, {1, k}, reinterpret_cast<const std::byte*>(whole.data())}, packed->desc(),
+                   packed->data());
+    }
+    if (std::any_of(biases.begin(), biases.end(), [](const Tensor* b) { return b != nullptr; })) {
+      packed->bias.assign(static_cast<std::size_t>(n), 0.0f);
+      std::size_t at = 0;
+      for (std::size_t i = 0; i < weights.size(); ++i) {
+        const Tensor* b = biases[i];
+        for (std::int64_t j = 0; b && j < b->sizes[0]; ++j) packed->bias[at + j] = b->data<const float>()[j * b->strides[0]];
+        at += static_cast<std::size_t>(weights[i]->sizes[0]);
+      }
+    }
+    return registry().insert(key, std::move(packed));
+  } catch (const dnnl::error& e) {
+    if (e.status == dnnl_out_of_memory) throw Error(ErrorKind::internal, "", "", "out of memory packing a weight");
+    return nullptr;
+  }
+}
+
+bool linear_concat(const Tensor& x, const std::vector<const Tensor*>& weights, const std::vector<const Tensor*>& biases,
+                   Tensor& out) {
+  if (weights.empty() || biases.size() != weights.size()) return false;
+  const std::shared_ptr<const PackedWeight> packed = registry().find(group_key(weights, biases));
+  if (!packed) return false;
+  const std::int64_t k = weights[0]->sizes[1];
+  std::int64_t n = 0;
+  for (const Tensor* w : weights) n += w->sizes[0];
+  // As one linear with the whole concatenation's shape; its plain weights do not exist, so
+  // only a GEMM that reads the packed copy will do (the plain dims and strides below only
+  // name the problem in the primitive cache).
+  if (x.dim() < 1 || x.sizes.back() != k) return false;
+  std::optional<Problem> p = plan_rows(x, n);
+  if (!p) return false;
+  p->wei = {{k, n}, {1, k}, nullptr};
+  if (!packed->bias.empty()) {
+    p->with_bias = true;
+    p->bias = {{1, n}, {0, 1}, reinterpret_cast<const std::byte*>(packed->bias.data())};
+  }
+  settle_unit_strides(*p);
+  p->packed = packed;
+  const std::shared_ptr<const Compiled> c = compiled_for(*p);
+  if (!c || !c->primitive || !c->reads_packed) return false;
+  Tensor result = Tensor::uninitialized(DType::float32, p->out_sizes);
+  execute(*c, *p, result.data<float>());
+  out = std::move(result);
+  return true;
 }
 
 std::size_t packed_bytes(const PackedWeight& packed) { return packed.bytes(); }
@@ -523,6 +655,13 @@ class PackedWeight {};
 bool available() { return false; }
 bool linear(const Tensor&, const Tensor&, const Tensor*, Tensor&, Epilogue) { return false; }
 std::shared_ptr<const PackedWeight> pack_weight(const Tensor&, std::int64_t) { return nullptr; }
+std::shared_ptr<const PackedWeight> pack_weights(const std::vector<const Tensor*>&, const std::vector<const Tensor*>&,
+                                                 std::int64_t) {
+  return nullptr;
+}
+bool linear_concat(const Tensor&, const std::vector<const Tensor*>&, const std::vector<const Tensor*>&, Tensor&) {
+  return false;
+}
 std::size_t packed_bytes(const PackedWeight&) { return 0; }
 LinearInfo describe_linear(const Tensor&, const Tensor&, const Tensor*, Epilogue) { return {}; }
 bool matmul(const Tensor&, const Tensor&, Tensor&) { return false; }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels/cpu/gemm_epilogue.hpp"
 #include "kernels/tensor.hpp"
@@ -44,6 +45,18 @@ class PackedWeight;
 // again. w's bytes must stay unchanged while the result lives. Null when oneDNN is absent,
 // refuses w, or prefers w's own layout (nothing to gain); w is then read in place.
 std::shared_ptr<const PackedWeight> pack_weight(const Tensor& w, std::int64_t rows);
+// Several weights [n_i, k] as one [sum n_i, k], their rows in order (the Q, K and V of
+// kiln::linear_concat), packed as pack_weight packs one, with their biases (null: zeros)
+// side by side. Registered under all the parts; each must stay unchanged while it lives.
+// Null where pack_weight would be, or when a part cannot be packed in place in the whole.
+std::shared_ptr<const PackedWeight> pack_weights(const std::vector<const Tensor*>& weights,
+                                                 const std::vector<const Tensor*>& biases, std::int64_t rows);
+// out[..., sum n_i] = x * [w_1; w_2; ...]^T + [b_1, b_2, ...]: one GEMM on the copy
+// pack_weights made of exactly these parts, when one is alive and the GEMM for this x takes
+// its layout; false (out untouched) otherwise.
+bool linear_concat(const Tensor& x, const std::vector<const Tensor*>& weights, const std::vector<const Tensor*>& biases,
+                   Tensor& out);
+
 // The packed copy's size in bytes.
 std::size_t packed_bytes(const PackedWeight& packed);
 

@@ -1,7 +1,8 @@
 // The fusions (engine/passes/fusions.cpp) on the real fixtures: each fires once per layer
-// where the model has the pattern (attention, bias + GELU, two residual + LayerNorm, one
-// embeddings + LayerNorm), in eager and SDPA traces, and the fused graph gives the outputs
-// of the unfused one (KILN_FUSE=0) on every case PyTorch ran, to float rounding.
+// where the model has the pattern (attention, Q/K/V as one GEMM, bias + GELU, two residual
+// + LayerNorm, one embeddings + LayerNorm), in eager and SDPA traces, and the fused graph
+// gives the outputs of the unfused one (KILN_FUSE=0) on every case PyTorch ran, to float
+// rounding, prepared (Q, K and V packed side by side) or not (each its own GEMM).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -47,9 +48,11 @@ std::size_t layer_count(const kiln::testing::Fixture& f) {
 }
 
 // Runs every case of a fixture; outputs per case.
-std::vector<std::vector<kiln::Tensor>> run_cases(const kiln::testing::Fixture& f) {
+std::vector<std::vector<kiln::Tensor>> run_cases(const kiln::testing::Fixture& f, bool prepare = true) {
   const kiln::testing::FixtureCases c = kiln::testing::fixture_cases(f.generation, f.name);
-  const kiln::Model model = kiln::Model::load(c.archive);
+  kiln::LoadOptions options;
+  options.prepare = prepare;
+  const kiln::Model model = kiln::Model::load(c.archive, options);
   std::vector<std::vector<kiln::Tensor>> out;
   for (const auto& inputs : c.cases) {
     std::vector<kiln::Tensor> views;
@@ -62,17 +65,17 @@ std::vector<std::vector<kiln::Tensor>> run_cases(const kiln::testing::Fixture& f
 }  // namespace
 
 TEST_CASE("fusions: each fires once per layer on BERT-family fixtures, eager and SDPA") {
-  // Fixture name prefix -> fusions per transformer layer (attention, bias + GELU, residual
-  // + LayerNorm) and per model (embeddings + LayerNorm).
+  // Fixture name prefix -> fusions per transformer layer (attention, Q/K/V, bias + GELU,
+  // residual + LayerNorm) and per model (embeddings + LayerNorm).
   struct Expect {
     const char* prefix;
-    std::size_t attention_per_layer, gelu_per_layer, add_norm_per_layer, embedding_norm;
+    std::size_t attention_per_layer, qkv_per_layer, gelu_per_layer, add_norm_per_layer, embedding_norm;
   };
   const Expect expected[] = {
-      {"bert_", 1, 1, 2, 1},   {"minilm_l6", 1, 1, 2, 1}, {"text_", 1, 1, 2, 1},
-      {"roberta_", 1, 1, 2, 1}, {"xlm_roberta_", 1, 1, 2, 1}, {"electra_", 1, 1, 2, 1},
+      {"bert_", 1, 1, 1, 2, 1},   {"minilm_l6", 1, 1, 1, 2, 1}, {"text_", 1, 1, 1, 2, 1},
+      {"roberta_", 1, 1, 1, 2, 1}, {"xlm_roberta_", 1, 1, 1, 2, 1}, {"electra_", 1, 1, 1, 2, 1},
       // DistilBERT scales q before q @ k^T and masks with masked_fill: no attention fusion.
-      {"distilbert_", 0, 1, 2, 1}, {"distilbert_tiny_sdpa", 1, 1, 2, 1},
+      {"distilbert_", 0, 1, 1, 2, 1}, {"distilbert_tiny_sdpa", 1, 1, 1, 2, 1},
   };
   int checked = 0;
   for (const auto& f : kiln::testing::all_fixtures()) {
@@ -87,6 +90,7 @@ TEST_CASE("fusions: each fires once per layer on BERT-family fixtures, eager and
     const auto counts = fusion_counts(f);
     const auto count = [&](const char* k) { return counts.count(k) ? counts.at(k) : std::size_t{0}; };
     CHECK(count("fuse_attention") == e->attention_per_layer * layers);
+    CHECK(count("fuse_linear_concat") == e->qkv_per_layer * layers);
     // A masked-LM head's transform is one more dense + GELU.
     const std::size_t head_gelu = f.name.find("mlm") != std::string::npos ? 1 : 0;
     CHECK(count("fuse_linear_gelu") == e->gelu_per_layer * layers + head_gelu);
@@ -111,31 +115,34 @@ TEST_CASE("fusions: the fused graph gives the unfused graph's outputs on every c
       throw;
     }
     ::unsetenv("KILN_FUSE");
-    const std::vector<std::vector<kiln::Tensor>> fused = run_cases(f);
-    REQUIRE(plain.size() == fused.size());
-    for (std::size_t c = 0; c < plain.size(); ++c) {
-      REQUIRE(plain[c].size() == fused[c].size());
-      for (std::size_t o = 0; o < plain[c].size(); ++o) {
-        const kiln::Tensor &a = plain[c][o], &b = fused[c][o];
-        REQUIRE(a.dtype() == b.dtype());
-        REQUIRE(a.shape() == b.shape());
-        if (a.dtype() != kiln::DType::float32) {
-          CHECK(std::memcmp(a.data(), b.data(), a.nbytes()) == 0);
-          continue;
+    for (const bool prepare : {true, false}) {
+      INFO((prepare ? "prepared" : "not prepared"));
+      const std::vector<std::vector<kiln::Tensor>> fused = run_cases(f, prepare);
+      REQUIRE(plain.size() == fused.size());
+      for (std::size_t c = 0; c < plain.size(); ++c) {
+        REQUIRE(plain[c].size() == fused[c].size());
+        for (std::size_t o = 0; o < plain[c].size(); ++o) {
+          const kiln::Tensor &a = plain[c][o], &b = fused[c][o];
+          REQUIRE(a.dtype() == b.dtype());
+          REQUIRE(a.shape() == b.shape());
+          if (a.dtype() != kiln::DType::float32) {
+            CHECK(std::memcmp(a.data(), b.data(), a.nbytes()) == 0);
+            continue;
+          }
+          // The fused kernels make the unfused kernels' float operations in the same order,
+          // except GELU, which the GEMM applies in its epilogue (oneDNN's erf, or kiln's on
+          // each block): a few ulps, carried through the layers.
+          const float* x = static_cast<const float*>(a.data());
+          const float* y = static_cast<const float*>(b.data());
+          float worst = 0;  // relative to the value where it is above 1 (masked-LM logits reach 50)
+          for (std::int64_t i = 0; i < a.numel(); ++i) {
+            worst = std::max(worst, std::fabs(x[i] - y[i]) / std::max(1.0f, std::fabs(x[i])));
+          }
+          INFO("largest difference " << worst);
+          // (1.4e-5 on the text_* fixtures, whose weights are drawn wide; the golden tests
+          // hold every fixture to PyTorch's numbers with the fusions on.)
+          CHECK(worst <= 1e-4f);
         }
-        // The fused kernels make the unfused kernels' float operations in the same order,
-        // except GELU, which the GEMM applies in its epilogue (oneDNN's erf, or kiln's on
-        // each block): a few ulps, carried through the layers.
-        const float* x = static_cast<const float*>(a.data());
-        const float* y = static_cast<const float*>(b.data());
-        float worst = 0;  // relative to the value where it is above 1 (masked-LM logits reach 50)
-        for (std::int64_t i = 0; i < a.numel(); ++i) {
-          worst = std::max(worst, std::fabs(x[i] - y[i]) / std::max(1.0f, std::fabs(x[i])));
-        }
-        INFO("largest difference " << worst);
-        // (1.4e-5 on the text_* fixtures, whose weights are drawn wide; the golden tests
-        // hold every fixture to PyTorch's numbers with the fusions on.)
-        CHECK(worst <= 1e-4f);
       }
     }
     ++compared;

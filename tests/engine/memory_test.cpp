@@ -57,7 +57,7 @@ TEST_CASE("memory: a BERT run keeps its intermediates in the planned arena, with
     CHECK(stats.output_bytes == output_bytes);
     CHECK(stats.unplanned_values == 0);  // every size is known from the inputs
     CHECK(stats.spilled_values == 0);
-    CHECK(stats.planned_values > 20);
+    CHECK(stats.planned_values >= 20);  // 2 layers, fused: Q/K/V, attention, 2 residual norms...
     // Reuse: the arena is a fraction of the intermediates added up, but holds at least one
     // [batch, seq, hidden] float32 tensor.
     const std::int64_t batch = inputs[0].shape()[0], seq = inputs[0].shape()[1];

@@ -104,7 +104,7 @@ void check_close(const std::vector<Tensor>& got, const std::vector<Tensor>& want
 
 }  // namespace
 
-TEST_CASE("prepare: every linear weight is packed once, a tied one is not") {
+TEST_CASE("prepare: every linear weight is packed once, a tied one is not, Q/K/V together") {
   // The masked-LM fixture with its decoder's weight tied to the word-embedding table, as
   // Hugging Face ties them (the fixtures' tracer saved them apart): one storage, two readers.
   auto p = std::make_shared<exec::Program>(*exec::load_program(archive("t2", "bert_tiny_mlm")));
@@ -137,7 +137,10 @@ TEST_CASE("prepare: every linear weight is packed once, a tied one is not") {
     MESSAGE("no packing on this build or machine");
     return;
   }
-  CHECK(stats.packed_weights == static_cast<std::int64_t>(weights.size()) - 1);
+  std::int64_t groups = 0;  // Q/K/V, each packed as one copy
+  ir::walk(p->graph, [&](ir::NodeId n) { groups += ir::is_kind(p->graph, n, "kiln::linear_concat"); });
+  CHECK(groups == 2);
+  CHECK(stats.packed_weights == static_cast<std::int64_t>(weights.size()) - 1 + groups);
   for (ir::ValueId w : weights) {
     const Tensor& t = p->constant_values[ir::idx(w)].t;
     const Tensor x = Tensor::empty(kiln::DType::float32, {3, t.sizes[1]});
@@ -171,7 +174,11 @@ TEST_CASE("prepare: the mapped originals leave memory, and runs no longer read t
     MESSAGE("no packing on this build or machine: weights stay in place");
     return;
   }
-  CHECK(stats.packed_weights == static_cast<std::int64_t>(gemm_weights(*p).size()));
+  // One copy per weight, and one per Q/K/V group (its weights side by side).
+  std::int64_t groups = 0;
+  ir::walk(p->graph, [&](ir::NodeId n) { groups += ir::is_kind(p->graph, n, "kiln::linear_concat"); });
+  CHECK(groups == 6);
+  CHECK(stats.packed_weights == static_cast<std::int64_t>(gemm_weights(*p).size()) + groups);
   CHECK(stats.packed_bytes >= 6 * (4 * 384 * 384 + 2 * 1536 * 384) * 4);  // 6 layers' weights, at least
   // Nearly all of each weight's bytes: all but the partial pages at its ends.
   CHECK(stats.released_bytes > stats.packed_bytes * 9 / 10);

@@ -344,3 +344,46 @@ TEST_CASE("onednn: weights packed and released while other threads run linear") 
   const Tensor magnitude = ref::linear(abs_of(x), abs_of(w), &abs_b);
   for (const Tensor& out : outputs) check_bound(out, expected, magnitude, 128, "linear beside packing");
 }
+
+TEST_CASE("onednn: weights packed side by side give the concatenated linears (Q, K, V)") {
+  // Parts whose columns start on the packed layout's blocks (3 x 128), and parts that do
+  // not (40, 24, 72: packed from a plain concatenation instead); a part without a bias.
+  struct Case {
+    std::vector<std::int64_t> widths;
+    bool middle_bias;
+  };
+  for (const Case& c : {Case{{128, 128, 128}, true}, Case{{40, 24, 72}, false}}) {
+    std::vector<Tensor> ws, bs;
+    std::uint64_t seed = 700;
+    for (const std::int64_t n : c.widths) {
+      ws.push_back(random_f32({n, 96}, ++seed, -0.5, 0.5));
+      bs.push_back(random_f32({n}, ++seed));
+    }
+    std::vector<const Tensor*> weights, biases;
+    for (std::size_t i = 0; i < ws.size(); ++i) {
+      weights.push_back(&ws[i]);
+      biases.push_back(i == 1 && !c.middle_bias ? nullptr : &bs[i]);
+    }
+    const Tensor x = random_f32({2, 9, 96}, 750);
+    Tensor out;
+    const std::shared_ptr<const onednn::PackedWeight> packed = onednn::pack_weights(weights, biases, 18);
+    if (!packed) {
+      CHECK_FALSE(onednn::linear_concat(x, weights, biases, out));
+      MESSAGE("nothing packed (no oneDNN, or it keeps the plain layout here)");
+      continue;
+    }
+    CHECK(onednn::pack_weights(weights, biases, 18) == packed);  // registered, shared
+    REQUIRE(onednn::linear_concat(x, weights, biases, out));
+    std::vector<Tensor> parts, magnitudes;
+    for (std::size_t i = 0; i < ws.size(); ++i) {
+      parts.push_back(ref::linear(x, ws[i], biases[i]));
+      const Tensor abs_b = abs_of(bs[i]);
+      magnitudes.push_back(ref::linear(abs_of(x), abs_of(ws[i]), biases[i] ? &abs_b : nullptr));
+    }
+    check_bound(out, ref::cat(parts, -1), ref::cat(magnitudes, -1), 96, "side by side");
+    // Other biases (or the same weights in another order) are another group: not packed.
+    std::vector<const Tensor*> other = biases;
+    other[0] = nullptr;
+    CHECK_FALSE(onednn::linear_concat(x, weights, other, out));
+  }
+}
