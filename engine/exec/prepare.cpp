@@ -240,22 +240,27 @@ void Preparation::ensure(const Program& p) {
     if (in_mapped_file(p, byte_range(original))) stats.released_bytes += release_pages(byte_range(original));
   }
   // Linear groups (Q, K and V) as one copy of their weights side by side, when every part
-  // is a constant only that group reads.
+  // is a constant that only such groups read (ALBERT's layers all read one group's).
   struct Group {
     std::vector<const Tensor*> parts, biases;
     std::vector<ir::ValueId> values;
   };
-  std::vector<Group> groups;
   const auto reads = reads_of(p.graph);
+  const auto group_read_only = [&](ir::ValueId v) {
+    const auto it = reads.find(ir::idx(v));
+    return it != reads.end() && std::all_of(it->second.begin(), it->second.end(), [&](const auto& r) {
+             return r.first != ir::kNoNode && r.second % 2 == 1 && is_gemm_group(ir::kind_str(p.graph, r.first)) &&
+                    on_cpu(p, r.first);
+           });
+  };
+  std::vector<Group> groups;
   for (ir::NodeId n : ir::block(p.graph, ir::kTopBlock).nodes) {
     const ir::Node& node = ir::node(p.graph, n);
     if (node.erased || !is_gemm_group(ir::kind_str(p.graph, n)) || !on_cpu(p, n)) continue;
     Group group;
     for (std::size_t i = 1; i + 1 < node.inputs.size(); i += 2) {
       const RtValue &w = p.constant_values[ir::idx(node.inputs[i])], &b = p.constant_values[ir::idx(node.inputs[i + 1])];
-      const auto it = reads.find(ir::idx(node.inputs[i]));
-      const bool constant = w.kind == RtValue::Kind::tensor && w.t.buffer && it != reads.end() &&
-                            it->second.size() == 1 &&
+      const bool constant = w.kind == RtValue::Kind::tensor && w.t.buffer && group_read_only(node.inputs[i]) &&
                             (b.kind == RtValue::Kind::none || (b.kind == RtValue::Kind::tensor && b.t.buffer));
       if (!constant) {
         group.parts.clear();
@@ -267,19 +272,27 @@ void Preparation::ensure(const Program& p) {
     }
     if (!group.parts.empty()) groups.push_back(std::move(group));
   }
+  // A part's original may go once every group reading it has its copy.
+  std::map<std::uint32_t, bool> all_packed;
+  std::set<const kernels::onednn::PackedWeight*> counted;
+  for (const Group& group : groups) {
+    auto copy = kernels::onednn::pack_weights(group.parts, group.biases, rows_hint(p, group.values[0], binding));
+    for (ir::ValueId v : group.values) {
+      const auto [it, fresh] = all_packed.emplace(ir::idx(v), copy != nullptr);
+      if (!fresh) it->second = it->second && copy != nullptr;
+    }
+    if (!copy || !counted.insert(copy.get()).second) continue;  // the same group in another layer: shared
+    stats.packed_bytes += static_cast<std::int64_t>(kernels::onednn::packed_bytes(*copy));
+    packed.push_back(std::move(copy));
+  }
   std::vector<ir::ValueId> group_weights = weights;
   for (const Group& group : groups) group_weights.insert(group_weights.end(), group.values.begin(), group.values.end());
   const std::vector<Range> kept_beside_groups = other_constants(p, group_weights);
-  for (const Group& group : groups) {
-    auto copy = kernels::onednn::pack_weights(group.parts, group.biases, rows_hint(p, group.values[0], binding));
-    if (!copy) continue;
-    stats.packed_bytes += static_cast<std::int64_t>(kernels::onednn::packed_bytes(*copy));
-    packed.push_back(std::move(copy));
-    for (std::size_t i = 0; i < group.parts.size(); ++i) {
-      packed_values.insert(ir::idx(group.values[i]));
-      const Range bytes = byte_range(*group.parts[i]);
-      if (in_mapped_file(p, bytes) && !overlaps(kept_beside_groups, bytes)) stats.released_bytes += release_pages(bytes);
-    }
+  for (const auto& [v, packed_everywhere] : all_packed) {
+    if (!packed_everywhere) continue;
+    packed_values.insert(v);
+    const Range bytes = byte_range(p.constant_values[v].t);
+    if (in_mapped_file(p, bytes) && !overlaps(kept_beside_groups, bytes)) stats.released_bytes += release_pages(bytes);
   }
   stats.packed_weights = static_cast<std::int64_t>(packed.size());
 

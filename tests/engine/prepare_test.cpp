@@ -218,3 +218,31 @@ TEST_CASE("prepare: the traced shape's plan is made and its GEMMs run once, with
   CHECK(old_stats.warmed_nodes == 0);
   CHECK(old->preparation->done());
 }
+
+TEST_CASE("prepare: a Q/K/V group every layer shares (ALBERT) is packed once and read by all") {
+  const auto p = exec::load_program(archive("t1", "albert_tiny"));
+  const std::vector<Tensor> inputs = inputs_of("t1", "albert_tiny");
+  const std::vector<Tensor> before = exec::run(*p, inputs);
+  std::vector<ir::NodeId> groups;
+  ir::walk(p->graph, [&](ir::NodeId n) {
+    if (ir::is_kind(p->graph, n, "kiln::linear_concat")) groups.push_back(n);
+  });
+  REQUIRE(groups.size() >= 2);  // one per layer, all on the same weights
+  const exec::PrepareStats stats = exec::prepare(*p);
+  check_close(exec::run(*p, inputs), before);
+  if (!onednn::available() || !packing_here()) return;
+  for (ir::NodeId n : groups) {
+    const ir::Node& node = ir::node(p->graph, n);
+    std::vector<const Tensor*> weights, biases;
+    for (std::size_t i = 1; i + 1 < node.inputs.size(); i += 2) {
+      weights.push_back(&p->constant_values[ir::idx(node.inputs[i])].t);
+      const exec::RtValue& b = p->constant_values[ir::idx(node.inputs[i + 1])];
+      biases.push_back(b.kind == exec::RtValue::Kind::tensor ? &b.t : nullptr);
+    }
+    const Tensor x = Tensor::empty(kiln::DType::float32, {2, weights[0]->sizes[1]});
+    Tensor out;
+    CHECK(onednn::linear_concat(x, weights, biases, out));  // the one shared copy
+  }
+  // The ungrouped weights once each, and the group once.
+  CHECK(stats.packed_weights == static_cast<std::int64_t>(gemm_weights(*p).size()) + 1);
+}
