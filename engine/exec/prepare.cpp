@@ -250,7 +250,7 @@ void Preparation::ensure(const Program& p) {
     const auto it = reads.find(ir::idx(v));
     return it != reads.end() && std::all_of(it->second.begin(), it->second.end(), [&](const auto& r) {
              return r.first != ir::kNoNode && r.second % 2 == 1 && is_gemm_group(ir::kind_str(p.graph, r.first)) &&
-                    on_cpu(p, r.first);
+                    on_cpu(p, r.first) && ir::node(p.graph, r.first).owner == ir::kTopBlock;  // the groups below
            });
   };
   std::vector<Group> groups;
@@ -285,9 +285,12 @@ void Preparation::ensure(const Program& p) {
     stats.packed_bytes += static_cast<std::int64_t>(kernels::onednn::packed_bytes(*copy));
     packed.push_back(std::move(copy));
   }
-  std::vector<ir::ValueId> group_weights = weights;
-  for (const Group& group : groups) group_weights.insert(group_weights.end(), group.values.begin(), group.values.end());
-  const std::vector<Range> kept_beside_groups = other_constants(p, group_weights);
+  // Pages shared with a constant still read in place (a weight left unpacked) stay.
+  std::vector<ir::ValueId> now_packed;
+  for (const std::uint32_t v : packed_values) now_packed.push_back(ir::ValueId{v});
+  for (const auto& [v, packed_everywhere] : all_packed)
+    if (packed_everywhere) now_packed.push_back(ir::ValueId{v});
+  const std::vector<Range> kept_beside_groups = other_constants(p, now_packed);
   for (const auto& [v, packed_everywhere] : all_packed) {
     if (!packed_everywhere) continue;
     packed_values.insert(v);

@@ -149,6 +149,7 @@ void fast_linear_concat(Frame& f, ir::NodeId n) {
     biases.push_back(opt_tensor(f, n, i + 1));
   }
   kernels::Tensor out;
+  if (weights.empty()) return find_kernel("kiln::linear_concat", "")(f, n);
   if (kernels::onednn::linear_concat(x, weights, biases, out)) return out_tensor(f, n, std::move(out));
   std::vector<kernels::Tensor> parts(weights.size());
   std::int64_t width = 0;

@@ -4,6 +4,7 @@
 // other reader (so nothing else sees an intermediate that no longer exists), and every op
 // must sit in the same block. The fused op computes exactly what the chain did, in the same
 // order of float operations where the kernels allow (docs/ir.md lists the fused ops).
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -75,8 +76,8 @@ bool is_plain_add(const ir::Graph& g, ir::NodeId n) {
 }
 
 // The fused node takes `last`'s place: `last`'s output now comes from it, and the chain
-// (consumers first) goes.
-void replace_chain(ir::Graph& g, const std::vector<ir::NodeId>& chain_last_first, std::string_view kind,
+// (consumers first) goes. Returns the fused node's output.
+ir::ValueId replace_chain(ir::Graph& g, const std::vector<ir::NodeId>& chain_last_first, std::string_view kind,
                    std::vector<ir::ValueId> inputs) {
   const ir::NodeId last = chain_last_first.front();
   const ir::ValueId old_out = ir::node(g, last).outputs.at(0);
@@ -86,6 +87,7 @@ void replace_chain(ir::Graph& g, const std::vector<ir::NodeId>& chain_last_first
   ir::value(g, out).name = ir::value(g, old_out).name;
   ir::replace_all_uses(g, old_out, out);
   for (const ir::NodeId n : chain_last_first) ir::erase_node(g, n);
+  return out;
 }
 
 // Whether every reader of `lookup` (an embedding's output) but one is aten::size of one of
@@ -140,6 +142,23 @@ ir::ValueId int_before(ir::Graph& g, ir::NodeId n, std::int64_t value) {
   const ir::NodeId c = ir::insert_node_before(g, n, "prim::Constant", {}, {ir::Type::make_int()});
   ir::node(g, c).attrs.push_back(ir::Attribute{"value", value});
   return ir::node(g, c).outputs[0];
+}
+
+// aten::view readers of `v` become aten::reshape (the same values, and a view wherever one
+// is possible), except those that only split v's last dim, which any strides allow. A fused
+// op may give a result with other strides than the chain's contiguous one (a column slice,
+// heads merged in memory), where view() would refuse a shape the chain's result took.
+void views_may_copy(ir::Graph& g, ir::ValueId v) {
+  const ir::Type& from = ir::value(g, v).type;
+  for (const ir::Use& u : ir::uses(g, v)) {
+    if (u.node == ir::kNoNode || u.index != 0 || !ir::is_kind(g, u.node, "aten::view")) continue;
+    const ir::Type& to = ir::value(g, ir::node(g, u.node).outputs[0]).type;
+    const bool splits_last = from.tensor.shape && to.tensor.shape && !from.tensor.shape->empty() &&
+                             to.tensor.shape->size() == from.tensor.shape->size() + 1 &&
+                             std::equal(from.tensor.shape->begin(), from.tensor.shape->end() - 1,
+                                        to.tensor.shape->begin());
+    if (!splits_last) ir::node(g, u.node).kind = ir::intern(g, "aten::reshape");
+  }
 }
 
 // Whether node a comes before node b in their block (a constant shared by several layers,
@@ -203,9 +222,11 @@ std::size_t fuse_linear_concat(ir::Graph& g) {
     for (const ir::NodeId n : members) {
       for (std::size_t i = 1; i <= 2; ++i) {
         const ir::ValueId v = ir::node(g, n).inputs[i];
-        if (n != first && !is_none(g, n, i) && !defined_before(g, ir::value(g, v).node, first)) {
-          ir::move_before(g, ir::value(g, v).node, first);
+        if (is_none(g, n, i)) {
+          inputs.push_back(none_before(g, first));  // the linear's own None may come after `first`
+          continue;
         }
+        if (n != first && !defined_before(g, ir::value(g, v).node, first)) ir::move_before(g, ir::value(g, v).node, first);
         inputs.push_back(v);
       }
       total += ir::value(g, ir::node(g, n).outputs[0]).type.tensor.shape->back().value;
@@ -228,6 +249,7 @@ std::size_t fuse_linear_concat(ir::Graph& g) {
       const ir::ValueId part = ir::node(g, slice).outputs[0];
       ir::value(g, part).name = ir::value(g, old_out).name;
       ir::replace_all_uses(g, old_out, part);
+      views_may_copy(g, part);
       start += width;
     }
     for (const ir::NodeId n : members) ir::erase_node(g, n);
@@ -385,7 +407,8 @@ std::size_t fuse_attention(ir::Graph& g) {
     // kiln::attention(q, k, v, mask?, divisor?, scale?, from_sdpa=false)
     const auto or_none = [&](std::optional<ir::ValueId> v) { return v ? *v : none_before(g, out); };
     const ir::ValueId m = or_none(mask), d = or_none(divisor), s = or_none(scale);
-    replace_chain(g, chain, "kiln::attention", {q, k, v, m, d, s, bool_before(g, out, false)});
+    // Its result may come with the heads merged in memory (kernels/cpu/fused.hpp).
+    views_may_copy(g, replace_chain(g, chain, "kiln::attention", {q, k, v, m, d, s, bool_before(g, out, false)}));
     ++fused;
   }
   // scaled_dot_product_attention(q, k, v, mask, dropout_p=0, is_causal=false, scale[, enable_gqa=false])
@@ -404,7 +427,7 @@ std::size_t fuse_attention(ir::Graph& g) {
     }
     const std::vector<ir::ValueId> in = nd.inputs;  // none_before may move the node table
     const ir::ValueId none = none_before(g, n), yes = bool_before(g, n, true);
-    replace_chain(g, {n}, "kiln::attention", {in[0], in[1], in[2], in[3], none, in[6], yes});
+    views_may_copy(g, replace_chain(g, {n}, "kiln::attention", {in[0], in[1], in[2], in[3], none, in[6], yes}));
     ++fused;
   }
   return fused;

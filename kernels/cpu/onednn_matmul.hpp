@@ -47,7 +47,8 @@ class PackedWeight;
 std::shared_ptr<const PackedWeight> pack_weight(const Tensor& w, std::int64_t rows);
 // Several weights [n_i, k] as one [sum n_i, k], their rows in order (the Q, K and V of
 // kiln::linear_concat), packed as pack_weight packs one, with their biases (null: zeros)
-// side by side. Registered under all the parts; each must stay unchanged while it lives.
+// side by side. Registered under the parts and biases together (linear() on one part does
+// not find it); each must stay unchanged while it lives.
 // Null where pack_weight would be, or when a part cannot be packed in place in the whole.
 std::shared_ptr<const PackedWeight> pack_weights(const std::vector<const Tensor*>& weights,
                                                  const std::vector<const Tensor*>& biases, std::int64_t rows);

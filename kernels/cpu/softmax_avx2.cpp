@@ -108,8 +108,17 @@ __m256 scaled(__m256 v, ScoreScaling scaling, __m256 s) {
 }
 
 float scaled(float v, ScoreScaling scaling, float s) {
-  if (scaling == ScoreScaling::divide) return v / s;
-  if (scaling == ScoreScaling::multiply) return v * s;
+  if (scaling == ScoreScaling::divide) v = v / s;
+  if (scaling == ScoreScaling::multiply) v = v * s;
+  __asm__("" : "+x"(v));  // rounded here, as rounded() below
+  return v;
+}
+
+// v as it is, rounded: the compiler may not fuse the scaling before it with the mask's
+// addition after it into one FMA (GCC contracts across intrinsics), which would round once
+// where the unfused ops round twice.
+__m256 rounded(__m256 v) {
+  __asm__("" : "+x"(v));
   return v;
 }
 
@@ -127,7 +136,7 @@ void attention_softmax_row(float* x, std::int64_t n, ScoreScaling scaling, float
   const __m256 sv = _mm256_set1_ps(s);
   std::int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    __m256 v = scaled(_mm256_loadu_ps(x + i), scaling, sv);
+    __m256 v = rounded(scaled(_mm256_loadu_ps(x + i), scaling, sv));
     if (mask) v = _mm256_add_ps(v, _mm256_loadu_ps(mask + i));
     _mm256_storeu_ps(x + i, v);
   }

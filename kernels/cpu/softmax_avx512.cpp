@@ -88,6 +88,14 @@ __m512 scaled(__m512 v, ScoreScaling scaling, __m512 s) {
   return v;
 }
 
+// v as it is, rounded: the compiler may not fuse the scaling before it with the mask's
+// addition after it into one FMA (GCC contracts across intrinsics), which would round once
+// where the unfused ops round twice.
+__m512 rounded(__m512 v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
+
 bool all_neg_inf(const float* x, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) {
     if (!(x[i] == -__builtin_inff())) return false;
@@ -103,14 +111,14 @@ void attention_softmax_row(float* x, std::int64_t n, ScoreScaling scaling, float
   __m512 m = _mm512_set1_ps(-__builtin_inff());
   std::int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    __m512 v = scaled(_mm512_loadu_ps(x + i), scaling, sv);
+    __m512 v = rounded(scaled(_mm512_loadu_ps(x + i), scaling, sv));
     if (mask) v = _mm512_add_ps(v, _mm512_loadu_ps(mask + i));
     _mm512_storeu_ps(x + i, v);
     m = _mm512_max_ps(m, v);
   }
   if (i < n) {
     const __mmask16 k = tail_mask(n - i);
-    __m512 v = scaled(_mm512_maskz_loadu_ps(k, x + i), scaling, sv);
+    __m512 v = rounded(scaled(_mm512_maskz_loadu_ps(k, x + i), scaling, sv));
     if (mask) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, mask + i));
     _mm512_mask_storeu_ps(x + i, k, v);
     m = _mm512_max_ps(m, _mm512_mask_mov_ps(_mm512_set1_ps(-__builtin_inff()), k, v));

@@ -562,3 +562,47 @@ TEST_CASE("passes: functionalize refuses writes that an alias could see") {
     CHECK(ir::node(g, add).erased == false);
   }
 }
+
+TEST_CASE("passes: fuse_linear_concat makes linears of one input one GEMM, their results slices") {
+  // x -> linear(w1, b1) read by a view that flattens it (not possible on a column slice:
+  // it must become a reshape) and a view that splits its last dim (fine on any strides);
+  // x -> linear(w2, None) with its None defined after the first linear; a linear of
+  // another input stays.
+  ir::Graph g;
+  const auto shape = [](std::vector<std::int64_t> sizes) {
+    std::vector<Dim> dims;
+    for (const std::int64_t s : sizes) dims.push_back(Dim::of(s));
+    return Type::make_tensor(DType::float32, dims);
+  };
+  const auto constant = [&](std::vector<std::int64_t> sizes) { return op(g, top, "prim::Constant", {}, shape(sizes)); };
+  const ir::ValueId x = ir::add_input(g, shape({2, 5, 4}), "x"), y = ir::add_input(g, shape({2, 5, 4}), "y");
+  const ir::ValueId w1 = constant({3, 4}), b1 = constant({3});
+  const ir::ValueId l1 = op(g, top, "aten::linear", {x, w1, b1}, shape({2, 5, 3}));
+  const ir::ValueId flat = op(g, top, "aten::view", {l1, op(g, top, "prim::Constant", {}, Type::make_list(Type::make_int()))},
+                              shape({30}));
+  const ir::ValueId split = op(g, top, "aten::view", {l1, op(g, top, "prim::Constant", {}, Type::make_list(Type::make_int()))},
+                               shape({2, 5, 3, 1}));
+  const ir::ValueId none = none_const(g, top), w2 = constant({2, 4});
+  const ir::ValueId l2 = op(g, top, "aten::linear", {x, w2, none}, shape({2, 5, 2}));
+  const ir::ValueId other = op(g, top, "aten::linear", {y, w2, none}, shape({2, 5, 2}));
+  for (const ir::ValueId v : {flat, split, l2, other}) ir::add_output(g, v);
+  REQUIRE_NOTHROW(ir::verify(g));
+
+  CHECK(passes::fuse_linear_concat(g) == 1);
+  const std::string printed = verified(g);
+  INFO(printed);
+  std::size_t concats = 0, slices = 0, views = 0, reshapes = 0, linears = 0;
+  ir::walk(g, [&](ir::NodeId n) {
+    concats += ir::is_kind(g, n, "kiln::linear_concat");
+    slices += ir::is_kind(g, n, "aten::slice");
+    views += ir::is_kind(g, n, "aten::view");
+    reshapes += ir::is_kind(g, n, "aten::reshape");
+    linears += ir::is_kind(g, n, "aten::linear");
+  });
+  CHECK(concats == 1);
+  CHECK(slices == 2);
+  CHECK(views == 1);     // the split
+  CHECK(reshapes == 1);  // the flatten
+  CHECK(linears == 1);   // y's
+  CHECK(printed.find("Float(2, 5, 5) = kiln::linear_concat(%x") != std::string::npos);
+}
