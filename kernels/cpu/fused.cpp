@@ -43,11 +43,17 @@ void layer_norm_rows(const float* x, const float* w, const float* b, float* y, s
   }
 }
 
-// A row's worth of float scratch per thread, kept between calls.
+// Per-thread float scratch that grows and is kept between calls (as fast.cpp's): `v` is a
+// thread_local buffer, at least `floats` long on return.
+float* grown(std::vector<float>& v, std::int64_t floats) {
+  if (static_cast<std::int64_t>(v.size()) < floats) v.resize(static_cast<std::size_t>(floats));
+  return v.data();
+}
+
+// A row's worth of float scratch per thread.
 float* row_scratch(std::int64_t n) {
   thread_local std::vector<float> buffer;
-  if (static_cast<std::int64_t>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
-  return buffer.data();
+  return grown(buffer, n);
 }
 
 // The mask's element offset for each scores row, the mask broadcast to the scores' shape
@@ -119,8 +125,7 @@ thread_local std::vector<float> t_mask_row;
 void attention_row(float* row, std::int64_t lk, RowScaling scaling, const float* mask, std::int64_t step,
                    bool safe_softmax, Isa isa) {
   if (mask && step != 1) {  // a mask read across rows: gathered so the row kernel reads it contiguously
-    float* gathered = t_mask_row.size() >= static_cast<std::size_t>(lk) ? t_mask_row.data()
-                                                                        : (t_mask_row.resize(lk), t_mask_row.data());
+    float* gathered = grown(t_mask_row, lk);
     for (std::int64_t j = 0; j < lk; ++j) gathered[j] = mask[j * step];
     mask = gathered;
   }
@@ -166,14 +171,8 @@ std::int64_t lead_offset(const Tensor& t, std::int64_t l) {
 // Query rows a thread takes at once: their scores (kQueryBlock x keys floats) stay in L2.
 constexpr std::int64_t kQueryBlock = 64;
 
-// Per-thread buffers that grow and are kept (as fast.cpp's): packed K and V of one slice,
-// and one block of scores.
+// Per-thread buffers (grown): packed K and V of one slice, and one block of scores.
 thread_local std::vector<float> t_packed_k, t_packed_v, t_scores;
-
-float* grown(std::vector<float>& v, std::int64_t floats) {
-  if (static_cast<std::int64_t>(v.size()) < floats) v.resize(static_cast<std::size_t>(floats));
-  return v.data();
-}
 
 // The products as the unfused chain's aten::matmul makes them (oneDNN's, else the reference
 // kernel's), on the whole batch of slices: for the scalar ISA.
