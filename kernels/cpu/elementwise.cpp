@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/elementwise_isa.hpp"
+#include "kernels/cpu/gemm_epilogue.hpp"
 #include "kernels/cpu/parallel.hpp"
 
 namespace kiln::kernels::fast {
@@ -161,6 +162,14 @@ bool has_data(const Tensor& t) { return t.buffer != nullptr && t.sizes.size() ==
 // the value is rounded to float first (PyTorch's CPU scalar; ref::binary's opmath operand).
 bool is_double_scalar(const Tensor& t) { return t.dtype == DType::float64 && t.dim() == 0; }
 
+void gelu_isa(Isa isa, const float* x, float* y, std::int64_t n, bool tanh_approx) {
+  switch (isa) {
+    case Isa::avx512: return cpu::avx512::gelu_f32(x, y, n, tanh_approx);
+    case Isa::avx2: return cpu::avx2::gelu_f32(x, y, n, tanh_approx);
+    case Isa::scalar: return cpu::scalar::gelu_f32(x, y, n, tanh_approx);
+  }
+}
+
 }  // namespace
 
 bool binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha, Tensor& out, Isa isa) {
@@ -191,11 +200,7 @@ bool gelu(const Tensor& x, bool tanh_approx, Tensor& out, Isa isa) {
   const float* in = x.data<const float>();
   float* y = result.data<float>();
   cpu::parallel_for(result.numel(), kGeluElementsPerRange, [&](std::int64_t begin, std::int64_t end) {
-    switch (isa) {
-      case Isa::avx512: return cpu::avx512::gelu_f32(in + begin, y + begin, end - begin, tanh_approx);
-      case Isa::avx2: return cpu::avx2::gelu_f32(in + begin, y + begin, end - begin, tanh_approx);
-      case Isa::scalar: return cpu::scalar::gelu_f32(in + begin, y + begin, end - begin, tanh_approx);
-    }
+    gelu_isa(isa, in + begin, y + begin, end - begin, tanh_approx);
   });
   out = std::move(result);
   return true;
@@ -251,3 +256,11 @@ bool embedding(const Tensor& weight, const Tensor& indices, Tensor& out) {
 }
 
 }  // namespace kiln::kernels::fast
+
+namespace kiln::kernels {
+
+void apply_epilogue(cpu::Isa isa, Epilogue epilogue, float* y, std::int64_t count) {
+  if (epilogue != Epilogue::none) fast::gelu_isa(isa, y, y, count, epilogue == Epilogue::gelu_tanh);
+}
+
+}  // namespace kiln::kernels

@@ -9,6 +9,7 @@
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/layer_norm.hpp"
 #include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/scratch.hpp"
 #include "kernels/cpu/softmax.hpp"
 
 namespace kiln::kernels::fast {
@@ -53,28 +54,10 @@ constexpr std::int64_t kRowElementsPerRange = std::int64_t{1} << 14;  // softmax
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
-// Per-thread scratch that grows and is kept: the GEMM's packed B (`pack`) and a column
-// block of C (`block`). Fresh multi-megabyte buffers on every call cost a page fault per 4
-// KiB (about as much as the packing itself, more in a VM); the price is each thread keeping
-// its largest packed B (9 MiB for BERT-base's 3072 x 768 weights) until it exits.
-// Uninitialized: each user writes before it reads.
-class Scratch {
- public:
-  float* get(std::int64_t floats) {
-    if (floats > size_) {
-      data_.reset();  // free first: the old and new buffers need not coexist
-      data_.reset(new float[static_cast<std::size_t>(floats)]);
-      size_ = floats;
-    }
-    return data_.get();
-  }
-
- private:
-  std::unique_ptr<float[]> data_;
-  std::int64_t size_ = 0;
-};
-
-thread_local Scratch t_pack, t_block;
+// The GEMM's packed B (`pack`) and a column block of C (`block`), per thread: the price of
+// not faulting in fresh pages on every call is each thread keeping its largest packed B (9
+// MiB for BERT-base's 3072 x 768 weights) until it exits.
+thread_local cpu::Scratch t_pack, t_block;
 
 // One ISA's single-threaded GEMM on a block of C: c = a * b^T + bias with ldc == n.
 void gemm_block(Isa isa, const float* a, const float* b, const float* bias, float* c, std::int64_t m, std::int64_t n,
@@ -89,17 +72,6 @@ void gemm_block(Isa isa, const float* a, const float* b, const float* bias, floa
       return cpu::avx2::gemm_abt(a, b, bias, c, m, n, k, pack);
     }
     case Isa::scalar: return cpu::scalar::gemm_abt(a, b, bias, c, m, n, k);
-  }
-}
-
-// The epilogue on `count` contiguous floats of finished output, in place.
-void apply_epilogue(Isa isa, Epilogue epilogue, float* y, std::int64_t count) {
-  if (epilogue == Epilogue::none) return;
-  const bool tanh_approx = epilogue == Epilogue::gelu_tanh;
-  switch (isa) {
-    case Isa::avx512: return cpu::avx512::gelu_f32(y, y, count, tanh_approx);
-    case Isa::avx2: return cpu::avx2::gelu_f32(y, y, count, tanh_approx);
-    case Isa::scalar: return cpu::scalar::gelu_f32(y, y, count, tanh_approx);
   }
 }
 

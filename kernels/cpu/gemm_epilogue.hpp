@@ -5,6 +5,10 @@
 // (kernels/cpu/fast.hpp) with kiln's vectorised GELU on each block of output it finishes.
 #pragma once
 
+#include <cstdint>
+
+#include "kernels/cpu/isa.hpp"
+
 namespace kiln::kernels {
 
 enum class Epilogue {
@@ -12,5 +16,9 @@ enum class Epilogue {
   gelu_erf,   // torch.nn.functional.gelu(approximate='none'): x/2 (1 + erf(x / sqrt 2))
   gelu_tanh,  // approximate='tanh': x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 };
+
+// The epilogue on `count` contiguous floats of finished output, in place, with `isa`'s GELU
+// (kernels/cpu/elementwise_isa.hpp): what kiln's own GEMMs run on each block they finish.
+void apply_epilogue(cpu::Isa isa, Epilogue epilogue, float* y, std::int64_t count);
 
 }  // namespace kiln::kernels

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/gemm_panels.hpp"
 #include "kiln/error.hpp"
 #endif
 
@@ -70,7 +71,7 @@ class PackedWeight {
   using Key = std::vector<std::int64_t>;
 
   PackedWeight(Key key, const dnnl::memory::desc& desc)
-      : key_(std::move(key)), desc_(desc), memory_(desc.get_size()) {}
+      : key_(std::move(key)), desc_(desc), memory_(desc.get_size()), panels_(panels_of(desc, memory_.data())) {}
   ~PackedWeight();
   PackedWeight(const PackedWeight&) = delete;
   PackedWeight& operator=(const PackedWeight&) = delete;
@@ -79,11 +80,34 @@ class PackedWeight {
   void* data() const { return memory_.data(); }
   std::size_t bytes() const { return desc_.get_size(); }
   std::vector<float> bias;  // a concatenation's biases, empty when no part has one
+  // The copy as 64-column panels, when oneDNN chose that layout (data null otherwise).
+  const cpu::PanelWeight& panels() const { return panels_; }
 
  private:
+  // oneDNN's AVX-512 blocking for fp32 weights [k, n], BA16a64b: panels of 64 columns,
+  // each [k padded to 16][64]. Read from the descriptor rather than assumed, so that
+  // another oneDNN's other choice only turns the panel GEMM off.
+  static cpu::PanelWeight panels_of(const dnnl::memory::desc& desc, void* data) {
+#if DNNL_VERSION_MAJOR < 3
+    const dnnl_memory_desc_t& d = desc.data;
+    if (d.ndims != 2 || d.data_type != dnnl_f32 || d.format_kind != dnnl_blocked || d.offset0 != 0) return {};
+    const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+    if (b.inner_nblks != 2 || b.inner_blks[0] != 16 || b.inner_idxs[0] != 0 || b.inner_blks[1] != cpu::kPanelWidth ||
+        b.inner_idxs[1] != 1)
+      return {};
+    const std::int64_t k = d.dims[0], n = d.dims[1];
+    if (b.strides[0] != 16 * cpu::kPanelWidth || b.strides[1] < d.padded_dims[0] * cpu::kPanelWidth) return {};
+    return {static_cast<const float*>(data), k, n, b.strides[1]};
+#else
+    (void)desc, (void)data;
+    return {};
+#endif
+  }
+
   Key key_;
   dnnl::memory::desc desc_;
   PackedMemory memory_;
+  cpu::PanelWeight panels_;
 };
 
 namespace {
@@ -397,7 +421,27 @@ void execute(const Compiled& c, const Problem& p, float* dst) {
   }
 }
 
+// Whether kiln's panel GEMM (kernels/cpu/gemm_panels.hpp) takes p: a linear whose weight
+// has a packed copy in panels, with few enough rows that streaming the weight is the cost.
+bool panels_take(const Problem& p) {
+  return p.packed && p.packed->panels().data && p.dst.size() == 2 && p.src.dims.size() == 2 &&
+         cpu::panel_gemm_suits(p.dst[0], cpu::active_isa());
+}
+
+Tensor run_panels(const Problem& p) {
+  Tensor result = Tensor::uninitialized(DType::float32, p.out_sizes);
+  const float* bias = p.with_bias ? reinterpret_cast<const float*>(p.bias.data) : nullptr;
+  const std::int64_t bias_stride = p.with_bias && p.bias.dims[1] > 1 ? p.bias.strides[1] : 0;
+  cpu::panel_linear(cpu::active_isa(), reinterpret_cast<const float*>(p.src.data), p.src.strides[0], p.src.strides[1],
+                    p.dst[0], p.packed->panels(), bias, bias_stride, result.data<float>(), p.dst[1], p.epilogue);
+  return result;
+}
+
 bool run(const Problem& p, Tensor& out) {
+  if (panels_take(p)) {
+    out = run_panels(p);
+    return true;
+  }
   const std::shared_ptr<const Compiled> c = compiled_for(p);
   if (!c || !c->primitive) return false;
   Tensor result = Tensor::uninitialized(DType::float32, p.out_sizes);
@@ -618,6 +662,10 @@ bool linear_concat(const Tensor& x, const std::vector<const Tensor*>& weights, c
   }
   settle_unit_strides(*p);
   p->packed = packed;
+  if (panels_take(*p)) {
+    out = run_panels(*p);
+    return true;
+  }
   const std::shared_ptr<const Compiled> c = compiled_for(*p);
   if (!c || !c->primitive || !c->reads_packed) return false;
   Tensor result = Tensor::uninitialized(DType::float32, p->out_sizes);
@@ -631,6 +679,7 @@ std::size_t packed_bytes(const PackedWeight& packed) { return packed.bytes(); }
 LinearInfo describe_linear(const Tensor& x, const Tensor& w, const Tensor* b, Epilogue epilogue) {
   std::optional<Problem> p = plan_linear(x, w, b, epilogue);
   if (!p) return {};
+  if (panels_take(*p)) return {"kiln:panels", true};
   const std::shared_ptr<const Compiled> c = compiled_for(*p);
   if (!c || !c->primitive) return {};
   return {c->implementation, c->reads_packed};
