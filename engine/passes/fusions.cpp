@@ -191,7 +191,88 @@ std::vector<std::int64_t> constant_sizes(const ir::Graph& g, ir::ValueId v, ir::
   return sizes;
 }
 
+// The expand that produced v (same block as `block`), or kNoNode.
+ir::NodeId expand_of(const ir::Graph& g, ir::ValueId v, ir::BlockId block) {
+  const ir::NodeId e = producer(g, v, "aten::expand", block);
+  return e != ir::kNoNode && ir::node(g, e).inputs.size() == 3 && rank_of(g, ir::node(g, e).inputs[0]) ? e : ir::kNoNode;
+}
+
+// The elementwise ops sink_expands moves above an expand: their output has the shape of
+// their broadcast tensor operands, and each element depends on those operands' elements at
+// the same place only.
+bool elementwise(const ir::Graph& g, ir::NodeId n) {
+  for (const char* kind : {"aten::to", "aten::add", "aten::sub", "aten::rsub", "aten::mul", "aten::div",
+                           "aten::masked_fill"}) {
+    if (ir::is_kind(g, n, kind)) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+std::size_t sink_expands(ir::Graph& g) {
+  std::size_t moved = 0;
+  std::vector<ir::NodeId> candidates;
+  ir::walk(g, [&](ir::NodeId n) {
+    if (elementwise(g, n)) candidates.push_back(n);
+  });
+  for (const ir::NodeId n : candidates) {
+    const ir::Node& nd = ir::node(g, n);
+    if (nd.outputs.size() != 1 || ir::value(g, nd.outputs[0]).type.kind != ir::TypeKind::tensor) continue;
+    // Every tensor operand is either 0-dim or an expand to one list of sizes, from tensors
+    // of one shape (masked_fill's self and mask); at least one is an expand.
+    ir::ValueId sizes{}, implicit{};
+    std::optional<std::vector<ir::Dim>> before;  // the shape the expands start from
+    std::vector<ir::ValueId> inputs = nd.inputs;
+    bool ok = true, any = false;
+    for (ir::ValueId& in : inputs) {
+      const ir::Type& t = ir::value(g, in).type;
+      if (t.kind != ir::TypeKind::tensor) continue;
+      if (t.tensor.shape && t.tensor.shape->empty()) continue;  // 0-dim: broadcasts the same either way
+      const ir::NodeId e = expand_of(g, in, nd.owner);
+      if (e == ir::kNoNode) {
+        ok = false;
+        break;
+      }
+      const ir::Node& en = ir::node(g, e);
+      const ir::Type& from = ir::value(g, en.inputs[0]).type;
+      if (any && (en.inputs[1] != sizes || en.inputs[2] != implicit || from.tensor.shape != before)) {
+        ok = false;
+        break;
+      }
+      sizes = en.inputs[1], implicit = en.inputs[2], before = from.tensor.shape, any = true;
+      in = en.inputs[0];
+    }
+    if (!ok || !any) continue;
+    // The op on the tensors before expansion, then one expand of its result to the op's
+    // old shape: the same values, computed once per element of the smaller tensor.
+    const ir::ValueId old_out = nd.outputs[0];
+    ir::Type small = ir::value(g, old_out).type;
+    small.tensor.shape = before;
+    std::string kind(ir::symbol_str(g, nd.kind));
+    if (const std::string_view o = ir::symbol_str(g, nd.overload); !o.empty()) kind.append(1, '.').append(o);
+    const std::vector<ir::ValueId> old_inputs = nd.inputs;
+    const ir::NodeId op = ir::insert_node_before(g, n, kind, inputs, {small});
+    ir::node(g, op).attrs = ir::node(g, n).attrs;
+    ir::node(g, op).loc = ir::node(g, n).loc;
+    const ir::NodeId grow = ir::insert_node_before(g, n, "aten::expand", {ir::node(g, op).outputs[0], sizes, implicit},
+                                                   {ir::value(g, old_out).type});
+    ir::node(g, grow).loc = ir::node(g, n).loc;
+    const ir::ValueId out = ir::node(g, grow).outputs[0];
+    ir::value(g, out).name = ir::value(g, old_out).name;
+    ir::replace_all_uses(g, old_out, out);
+    ir::erase_node(g, n);
+    // An expand nothing else reads goes too.
+    for (const ir::ValueId in : old_inputs) {
+      const ir::NodeId e = ir::value(g, in).node;
+      if (e != ir::kNoNode && !ir::node(g, e).erased && ir::is_kind(g, e, "aten::expand") && ir::uses(g, in).empty()) {
+        ir::erase_node(g, e);
+      }
+    }
+    ++moved;
+  }
+  return moved;
+}
 
 std::size_t fuse_linear_concat(ir::Graph& g) {
   // Plain linears with constant weights, grouped by (block, input), in execution order.

@@ -92,4 +92,11 @@ std::size_t fuse_embedding_layer_norm(ir::Graph& g);
 // its softmax that gives zeros for a row masked entirely).
 std::size_t fuse_attention(ir::Graph& g);
 
+// Elementwise ops (to, add, sub, rsub, mul, div, masked_fill) whose tensor operands are
+// expands of one shape to one size list (or 0-dim) run before the expand instead: op(
+// expand(x)) becomes expand(op(x)). The SDPA attention mask Hugging Face builds, [batch, 1,
+// seq, seq] from [batch, 1, 1, seq], is then computed on batch x seq elements and stays a
+// broadcast view that kiln::attention reads as such. Returns how many ops moved.
+std::size_t sink_expands(ir::Graph& g);
+
 }  // namespace kiln::passes

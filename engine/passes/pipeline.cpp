@@ -37,6 +37,7 @@ OptimizeResult optimize(import::ImportedModel& model, std::vector<InputSpec> inp
     record("fuse_linear_gelu", fuse_linear_gelu(g));
     record("fuse_add_layer_norm", fuse_add_layer_norm(g));
     record("fuse_linear_concat", fuse_linear_concat(g));
+    record("sink_expands", sink_expands(g));
   }
   // Types and the report of the graph that will run.
   result.shapes = infer_shapes(g, inputs, model.tensors, model.traced_input_shapes);

@@ -606,3 +606,48 @@ TEST_CASE("passes: fuse_linear_concat makes linears of one input one GEMM, their
   CHECK(linears == 1);   // y's
   CHECK(printed.find("Float(2, 5, 5) = kiln::linear_concat(%x") != std::string::npos);
 }
+
+TEST_CASE("passes: sink_expands computes elementwise ops before the expand they read") {
+  // The SDPA mask chain of Hugging Face models: expand a [2, 1, 1, 5] mask to [2, 1, 5, 5],
+  // then to float, 1 - it, to bool, masked_fill: all four move before the expand. An add
+  // with a full-size tensor, and a mul of two expands to different size lists, stay.
+  ir::Graph g;
+  const auto shape = [](DType dtype, std::vector<std::int64_t> sizes) {
+    std::vector<Dim> dims;
+    for (const std::int64_t s : sizes) dims.push_back(Dim::of(s));
+    return Type::make_tensor(dtype, dims);
+  };
+  const Type big = shape(DType::float32, {2, 1, 5, 5});
+  const ir::ValueId mask = ir::add_input(g, shape(DType::int64, {2, 1, 1, 5}), "mask");
+  const ir::ValueId full = ir::add_input(g, big, "full");
+  const ir::ValueId sizes = op(g, top, "prim::Constant", {}, Type::make_list(Type::make_int()));
+  const ir::ValueId other_sizes = op(g, top, "prim::Constant", {}, Type::make_list(Type::make_int()));
+  const ir::ValueId no = bool_const(g, top, false), none = none_const(g, top);
+  const ir::ValueId expanded = op(g, top, "aten::expand", {mask, sizes, no}, shape(DType::int64, {2, 1, 5, 5}));
+  const ir::ValueId as_float = op(g, top, "aten::to", {expanded, int_const(g, top, 6), no, no, none}, big);
+  const ir::ValueId one = op(g, top, "prim::Constant", {}, shape(DType::float32, {}));
+  const ir::ValueId inverted = op(g, top, "aten::sub.Tensor", {one, as_float, int_const(g, top, 1)}, big);
+  const ir::ValueId as_bool =
+      op(g, top, "aten::to", {inverted, int_const(g, top, 11), no, no, none}, shape(DType::bool_, {2, 1, 5, 5}));
+  const ir::ValueId lowest = ir::append_constant(g, top, -3.4028234663852886e38, Type::make_float());
+  const ir::ValueId filled = op(g, top, "aten::masked_fill.Scalar", {inverted, as_bool, lowest}, big);
+  const ir::ValueId added = op(g, top, "aten::add.Tensor", {filled, full, int_const(g, top, 1)}, big);
+  const ir::ValueId again = op(g, top, "aten::expand", {mask, other_sizes, no}, shape(DType::int64, {2, 1, 5, 5}));
+  const ir::ValueId product = op(g, top, "aten::mul.Tensor", {expanded, again}, shape(DType::int64, {2, 1, 5, 5}));
+  for (const ir::ValueId v : {added, product}) ir::add_output(g, v);
+  REQUIRE_NOTHROW(ir::verify(g));
+
+  CHECK(passes::sink_expands(g) == 4);
+  const std::string printed = verified(g);
+  INFO(printed);
+  std::size_t expands = 0;
+  ir::walk(g, [&](ir::NodeId n) { expands += ir::is_kind(g, n, "aten::expand"); });
+  // The chain's four ops now give [2, 1, 1, 5]; one expand after them, and the two the mul reads.
+  for (const char* line : {"Float(2, 1, 1, 5) = aten::to(%mask", "Float(2, 1, 1, 5) = aten::sub(",
+                           "Bool(2, 1, 1, 5) = aten::to(", "Float(2, 1, 1, 5) = aten::masked_fill(",
+                           "Float(2, 1, 5, 5) = aten::expand(", "Float(2, 1, 5, 5) = aten::add(",
+                           "Long(2, 1, 5, 5) = aten::mul("}) {
+    CHECK_MESSAGE(printed.find(line) != std::string::npos, line);
+  }
+  CHECK(expands == 3);
+}
