@@ -182,6 +182,11 @@ TEST_CASE("prepare: the mapped originals leave memory, and runs no longer read t
   CHECK(stats.packed_bytes >= 6 * (4 * 384 * 384 + 2 * 1536 * 384) * 4);  // 6 layers' weights, at least
   // Nearly all of each weight's bytes: all but the partial pages at its ends.
   CHECK(stats.released_bytes > stats.packed_bytes * 9 / 10);
+  // Each original went right after its copy was made, so copies and originals were never
+  // held together for more than about one Q/K/V group (3 x 384 x 384 floats; releasing the
+  // groups' originals only at the end held all six layers' at once).
+  CHECK(stats.most_held_twice > 0);
+  CHECK(stats.most_held_twice <= 2 * 3 * 384 * 384 * 4);
   CHECK_FALSE(resident(middle_of(*big)));
   check_close(exec::run(*p, inputs), before);
   CHECK_FALSE(resident(middle_of(*big)));  // the run read the packed copies only
