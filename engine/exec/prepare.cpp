@@ -279,8 +279,9 @@ void Preparation::ensure(const Program& p) {
   // A part's original goes as soon as every group reading it has its copy (ALBERT's layers
   // all read one group), so originals and copies take memory together for about one group
   // at a time: releasing them all at the end made BERT-base's peak RSS 72 MiB higher. Bytes
-  // that another constant views stay (no overlap with anything but packed weights and the
-  // group parts; a part left unpacked because its group was refused is not released).
+  // that another constant views stay, other than packed weights and group parts: a part
+  // left unpacked because its group was refused is not released, though a part of another
+  // group that shares its bytes may be (its pages are then read from the file again).
   std::map<std::uint32_t, int> unpacked_readers;
   std::vector<ir::ValueId> copied;
   for (const std::uint32_t v : packed_values) copied.push_back(ir::ValueId{v});

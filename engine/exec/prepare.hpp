@@ -38,8 +38,9 @@ struct PrepareStats {
   std::int64_t packed_bytes = 0;    // those copies' bytes
   std::int64_t released_bytes = 0;  // mapped archive bytes handed back to the OS
   // The most that packed_bytes - released_bytes reached along the way: how much the
-  // weights took twice at once, copy and original (each original goes right after its
-  // copy is made, so about the largest copy, plus the partial pages at weights' ends).
+  // weights took twice at once, copy and original (each original in the mapped file goes
+  // right after its copy is made, so about the largest copy, plus the partial pages at
+  // weights' ends; originals elsewhere are not released, and all their copies count).
   std::int64_t most_held_twice = 0;
   std::int64_t warmed_nodes = 0;    // GEMM nodes run once at the traced shape
   bool planned = false;             // the traced shape's memory plan and arena made

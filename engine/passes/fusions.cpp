@@ -191,10 +191,15 @@ std::vector<std::int64_t> constant_sizes(const ir::Graph& g, ir::ValueId v, ir::
   return sizes;
 }
 
-// The expand that produced v (same block as `block`), or kNoNode.
+// The expand that produced v (same block as `block`) from a tensor of known rank >= 1, or
+// kNoNode. A 0-dim source is refused: next to another 0-dim operand, the op on it would
+// promote dtypes as two 0-dim tensors do (Byte() + Long() is Long), where on the expanded
+// tensor the 0-dim operand does not widen the result (Byte(3) + Long() is Byte).
 ir::NodeId expand_of(const ir::Graph& g, ir::ValueId v, ir::BlockId block) {
   const ir::NodeId e = producer(g, v, "aten::expand", block);
-  return e != ir::kNoNode && ir::node(g, e).inputs.size() == 3 && rank_of(g, ir::node(g, e).inputs[0]) ? e : ir::kNoNode;
+  if (e == ir::kNoNode || ir::node(g, e).inputs.size() != 3) return ir::kNoNode;
+  const std::optional<std::size_t> rank = rank_of(g, ir::node(g, e).inputs[0]);
+  return rank && *rank >= 1 ? e : ir::kNoNode;
 }
 
 // The elementwise ops sink_expands moves above an expand: their output has the shape of

@@ -22,7 +22,7 @@ constexpr std::int64_t kMacsPerRange = std::int64_t{1} << 18;
 thread_local Scratch t_rows, t_bias;
 
 void tile(Isa isa, const float* ap, std::int64_t rows, const float* panel, std::int64_t kc, float* c, std::int64_t ldc,
-          std::int64_t cols, bool accumulate, const float* bias, const float* prefetch) {
+          std::int64_t cols, bool accumulate, const float* bias, std::uintptr_t prefetch) {
   if (isa == Isa::avx512) return avx512::panel_tile(ap, rows, panel, kc, c, ldc, cols, accumulate, bias, prefetch);
   scalar::panel_tile(ap, rows, panel, kc, c, ldc, cols, accumulate, bias, prefetch);
 }
@@ -60,8 +60,11 @@ void panel_linear(Isa isa, const float* a, std::int64_t lda, std::int64_t lda_k,
       for (std::int64_t k0 = 0; k0 < k; k0 += kBlockK) {
         const std::int64_t kc = std::min(kBlockK, k - k0);
         const float* block = panel + k0 * kPanelWidth;
-        // What this thread reads next: the panel's next block, or the next panel's first.
-        const float* next = k0 + kc < k ? block + kc * kPanelWidth : panel + w.panel_stride;
+        // What this thread reads next: the panel's next block, or the next panel's first
+        // (after the last panel, memory past the weight: an address only, see the header).
+        const std::int64_t next_floats = k0 + kc < k ? (k0 + kc) * kPanelWidth : w.panel_stride;
+        const std::uintptr_t next = reinterpret_cast<std::uintptr_t>(panel) +
+                                    static_cast<std::uintptr_t>(next_floats) * sizeof(float);
         const bool last = k0 + kc == k;
         for (std::int64_t ch = 0; ch < chunks; ++ch) {
           const std::int64_t rows = std::min(kChunkRows, m - ch * kChunkRows);

@@ -49,15 +49,16 @@ void panel_linear(Isa isa, const float* a, std::int64_t lda, std::int64_t lda_k,
 // The microkernel, per instruction set: c[r, j] (+)= sum_p ap[p * 16 + r] * panel[p * 64 + j]
 // for r < rows <= 16, j < cols <= 64, p < kc. `accumulate` adds to c's values, else starts
 // from zero; a non-null `bias` (cols contiguous floats) is added after the sum. `prefetch`
-// is the start of the next block the caller will pass (kc * 64 floats are fetched from it;
-// prefetching never faults, so it may point past the weight).
+// is the address of the next block the caller will pass (kc * 64 floats are fetched from
+// it). An address, not a pointer: after the last block it lies past the weight, where a
+// prefetch is harmless (it never faults) but a pointer may not point.
 namespace scalar {
 void panel_tile(const float* ap, std::int64_t rows, const float* panel, std::int64_t kc, float* c, std::int64_t ldc,
-                std::int64_t cols, bool accumulate, const float* bias, const float* prefetch);
+                std::int64_t cols, bool accumulate, const float* bias, std::uintptr_t prefetch);
 }
 namespace avx512 {
 void panel_tile(const float* ap, std::int64_t rows, const float* panel, std::int64_t kc, float* c, std::int64_t ldc,
-                std::int64_t cols, bool accumulate, const float* bias, const float* prefetch);
+                std::int64_t cols, bool accumulate, const float* bias, std::uintptr_t prefetch);
 }
 
 }  // namespace kiln::kernels::cpu

@@ -18,8 +18,7 @@ __mmask16 column_mask(std::int64_t cols) {
 
 template <int R>
 void quarters(const float* ap, const float* panel, std::int64_t kc, float* c, std::int64_t ldc, std::int64_t cols,
-              bool accumulate, const float* bias, const float* prefetch) {
-  const char* ahead = reinterpret_cast<const char*>(prefetch);
+              bool accumulate, const float* bias, std::uintptr_t prefetch) {
   for (std::int64_t q = 0; q * 16 < cols; ++q) {
     const __mmask16 mask = column_mask(cols - q * 16);
     __m512 acc[R];
@@ -27,9 +26,9 @@ void quarters(const float* ap, const float* panel, std::int64_t kc, float* c, st
     for (int r = 0; r < R; ++r) acc[r] = accumulate ? _mm512_maskz_loadu_ps(mask, c + r * ldc + q * 16) : _mm512_setzero_ps();
     const float* b = panel + q * 16;
     // The next block is kc * 4 cache lines; quarter q fetches its q-th quarter of them.
-    const char* fetch = ahead + q * kc * 64;
+    const std::uintptr_t fetch = prefetch + static_cast<std::uintptr_t>(q * kc * 64);
     for (std::int64_t p = 0; p < kc; ++p) {
-      _mm_prefetch(fetch + p * 64, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(fetch + static_cast<std::uintptr_t>(p * 64)), _MM_HINT_T0);
       const __m512 bv = _mm512_loadu_ps(b + p * kPanelWidth);
       const float* a = ap + p * 16;
 #pragma GCC unroll 16
@@ -47,7 +46,7 @@ void quarters(const float* ap, const float* panel, std::int64_t kc, float* c, st
 
 template <int R>
 void dispatch(std::int64_t rows, const float* ap, const float* panel, std::int64_t kc, float* c, std::int64_t ldc,
-              std::int64_t cols, bool accumulate, const float* bias, const float* prefetch) {
+              std::int64_t cols, bool accumulate, const float* bias, std::uintptr_t prefetch) {
   if (rows == R) return quarters<R>(ap, panel, kc, c, ldc, cols, accumulate, bias, prefetch);
   if constexpr (R > 1) dispatch<R - 1>(rows, ap, panel, kc, c, ldc, cols, accumulate, bias, prefetch);
 }
@@ -55,7 +54,7 @@ void dispatch(std::int64_t rows, const float* ap, const float* panel, std::int64
 }  // namespace
 
 void panel_tile(const float* ap, std::int64_t rows, const float* panel, std::int64_t kc, float* c, std::int64_t ldc,
-                std::int64_t cols, bool accumulate, const float* bias, const float* prefetch) {
+                std::int64_t cols, bool accumulate, const float* bias, std::uintptr_t prefetch) {
   dispatch<16>(rows, ap, panel, kc, c, ldc, cols, accumulate, bias, prefetch);
 }
 

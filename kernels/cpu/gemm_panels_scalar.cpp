@@ -7,7 +7,7 @@
 namespace kiln::kernels::cpu::scalar {
 
 void panel_tile(const float* ap, std::int64_t rows, const float* panel, std::int64_t kc, float* c, std::int64_t ldc,
-                std::int64_t cols, bool accumulate, const float* bias, const float* /*prefetch*/) {
+                std::int64_t cols, bool accumulate, const float* bias, std::uintptr_t /*prefetch*/) {
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t j = 0; j < cols; ++j) {
       float acc = accumulate ? c[r * ldc + j] : 0.0f;

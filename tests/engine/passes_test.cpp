@@ -610,7 +610,8 @@ TEST_CASE("passes: fuse_linear_concat makes linears of one input one GEMM, their
 TEST_CASE("passes: sink_expands computes elementwise ops before the expand they read") {
   // The SDPA mask chain of Hugging Face models: expand a [2, 1, 1, 5] mask to [2, 1, 5, 5],
   // then to float, 1 - it, to bool, masked_fill: all four move before the expand. An add
-  // with a full-size tensor, and a mul of two expands to different size lists, stay.
+  // with a full-size tensor, a mul of two expands to different size lists, and an add of a
+  // 0-dim tensor to an expand of another (where moving would change dtype promotion), stay.
   ir::Graph g;
   const auto shape = [](DType dtype, std::vector<std::int64_t> sizes) {
     std::vector<Dim> dims;
@@ -634,7 +635,13 @@ TEST_CASE("passes: sink_expands computes elementwise ops before the expand they 
   const ir::ValueId added = op(g, top, "aten::add.Tensor", {filled, full, int_const(g, top, 1)}, big);
   const ir::ValueId again = op(g, top, "aten::expand", {mask, other_sizes, no}, shape(DType::int64, {2, 1, 5, 5}));
   const ir::ValueId product = op(g, top, "aten::mul.Tensor", {expanded, again}, shape(DType::int64, {2, 1, 5, 5}));
-  for (const ir::ValueId v : {added, product}) ir::add_output(g, v);
+  // A 0-dim Byte expanded to [3] plus a 0-dim Long is Byte(3); moved, it would be Long().
+  const ir::ValueId byte = ir::add_input(g, shape(DType::uint8, {}), "byte");
+  const ir::ValueId wide = ir::add_input(g, shape(DType::int64, {}), "wide");
+  const ir::ValueId three = op(g, top, "prim::Constant", {}, Type::make_list(Type::make_int()));
+  const ir::ValueId bytes = op(g, top, "aten::expand", {byte, three, no}, shape(DType::uint8, {3}));
+  const ir::ValueId sum = op(g, top, "aten::add.Tensor", {bytes, wide, int_const(g, top, 1)}, shape(DType::uint8, {3}));
+  for (const ir::ValueId v : {added, product, sum}) ir::add_output(g, v);
   REQUIRE_NOTHROW(ir::verify(g));
 
   CHECK(passes::sink_expands(g) == 4);
@@ -646,8 +653,8 @@ TEST_CASE("passes: sink_expands computes elementwise ops before the expand they 
   for (const char* line : {"Float(2, 1, 1, 5) = aten::to(%mask", "Float(2, 1, 1, 5) = aten::sub(",
                            "Bool(2, 1, 1, 5) = aten::to(", "Float(2, 1, 1, 5) = aten::masked_fill(",
                            "Float(2, 1, 5, 5) = aten::expand(", "Float(2, 1, 5, 5) = aten::add(",
-                           "Long(2, 1, 5, 5) = aten::mul("}) {
+                           "Long(2, 1, 5, 5) = aten::mul(", "Byte(3) = aten::add(%"}) {
     CHECK_MESSAGE(printed.find(line) != std::string::npos, line);
   }
-  CHECK(expands == 3);
+  CHECK(expands == 4);
 }
