@@ -42,8 +42,9 @@ Range byte_range(const Tensor& t) {
 }
 
 // Every read of every value: (node, input index), or kNoNode for a block's return.
-std::map<std::uint32_t, std::vector<std::pair<ir::NodeId, std::size_t>>> reads_of(const ir::Graph& g) {
-  std::map<std::uint32_t, std::vector<std::pair<ir::NodeId, std::size_t>>> reads;
+using Reads = std::map<std::uint32_t, std::vector<std::pair<ir::NodeId, std::size_t>>>;
+Reads reads_of(const ir::Graph& g) {
+  Reads reads;
   ir::walk(g, [&](ir::NodeId n) {
     const ir::Node& node = ir::node(g, n);
     for (std::size_t i = 0; i < node.inputs.size(); ++i) reads[ir::idx(node.inputs[i])].emplace_back(n, i);
@@ -54,11 +55,12 @@ std::map<std::uint32_t, std::vector<std::pair<ir::NodeId, std::size_t>>> reads_o
   return reads;
 }
 
-// The constant float32 matrices that only GEMMs on the CPU provider read, as their weight.
-std::vector<ir::ValueId> gemm_weights(const Program& p) {
+// The constant float32 matrices that only GEMMs on the CPU provider read, as their weight
+// (`all_reads` is reads_of(p.graph)).
+std::vector<ir::ValueId> gemm_weights(const Program& p, const Reads& all_reads) {
   const ir::Graph& g = p.graph;
   std::vector<ir::ValueId> weights;
-  for (const auto& [v, reads] : reads_of(g)) {
+  for (const auto& [v, reads] : all_reads) {
     const ir::ValueId id{v};
     const ir::NodeId producer = ir::value(g, id).node;
     if (producer == ir::kNoNode || !ir::is_kind(g, producer, "prim::Constant")) continue;
@@ -219,7 +221,8 @@ void Preparation::ensure(const Program& p) {
   // A weight sharing bytes with another constant (tied: the word embeddings that are also
   // the masked-LM decoder's weight) stays as it is: the other reader needs the original, so
   // a packed copy would hold those bytes twice.
-  std::vector<ir::ValueId> weights = gemm_weights(p);
+  const Reads reads = reads_of(p.graph);
+  std::vector<ir::ValueId> weights = gemm_weights(p, reads);
   const std::vector<Range> kept = other_constants(p, weights);
   std::erase_if(weights, [&](ir::ValueId w) { return overlaps(kept, byte_range(p.constant_values[ir::idx(w)].t)); });
 
@@ -249,7 +252,6 @@ void Preparation::ensure(const Program& p) {
     std::vector<const Tensor*> parts, biases;
     std::vector<ir::ValueId> values;
   };
-  const auto reads = reads_of(p.graph);
   const auto group_read_only = [&](ir::ValueId v) {
     const auto it = reads.find(ir::idx(v));
     return it != reads.end() && std::all_of(it->second.begin(), it->second.end(), [&](const auto& r) {
