@@ -18,6 +18,11 @@ namespace kiln::kernels::cpu {
 
 enum class ScoreScaling { none, divide, multiply };
 
+// Whether all n values of x are -inf: attention_softmax_row's test for a fully masked row,
+// which the vector kernels make only when a row's maximum is -inf. Defined once, in the
+// baseline unit (softmax_scalar.cpp), so the ISA units share it without instantiating it.
+bool all_negative_infinity(const float* x, std::int64_t n);
+
 namespace scalar {
 void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64_t n);
 void attention_softmax_row(float* x, std::int64_t n, ScoreScaling scaling, float s, const float* mask,

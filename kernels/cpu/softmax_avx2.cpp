@@ -122,13 +122,6 @@ __m256 rounded(__m256 v) {
   return v;
 }
 
-bool all_neg_inf(const float* x, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (!(x[i] == -__builtin_inff())) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 void attention_softmax_row(float* x, std::int64_t n, ScoreScaling scaling, float s, const float* mask,
@@ -142,7 +135,7 @@ void attention_softmax_row(float* x, std::int64_t n, ScoreScaling scaling, float
   }
   for (; i < n; ++i) x[i] = mask ? scaled(x[i], scaling, s) + mask[i] : scaled(x[i], scaling, s);
   const float max = row_max(x, n);
-  if (zero_if_masked && max == -__builtin_inff() && all_neg_inf(x, n)) {
+  if (zero_if_masked && max == -__builtin_inff() && all_negative_infinity(x, n)) {
     for (std::int64_t j = 0; j < n; ++j) x[j] = 0.0f;
     return;
   }

@@ -96,13 +96,6 @@ __m512 rounded(__m512 v) {
   return v;
 }
 
-bool all_neg_inf(const float* x, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (!(x[i] == -__builtin_inff())) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 void attention_softmax_row(float* x, std::int64_t n, ScoreScaling scaling, float s, const float* mask,
@@ -124,7 +117,7 @@ void attention_softmax_row(float* x, std::int64_t n, ScoreScaling scaling, float
     m = _mm512_max_ps(m, _mm512_mask_mov_ps(_mm512_set1_ps(-__builtin_inff()), k, v));
   }
   const float max = _mm512_reduce_max_ps(m);
-  if (zero_if_masked && max == -__builtin_inff() && all_neg_inf(x, n)) {
+  if (zero_if_masked && max == -__builtin_inff() && all_negative_infinity(x, n)) {
     for (std::int64_t j = 0; j < n; ++j) x[j] = 0.0f;
     return;
   }

@@ -40,3 +40,14 @@ void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64_t n) {
 }
 
 }  // namespace kiln::kernels::cpu::scalar
+
+namespace kiln::kernels::cpu {
+
+bool all_negative_infinity(const float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!(x[i] == -std::numeric_limits<float>::infinity())) return false;
+  }
+  return true;
+}
+
+}  // namespace kiln::kernels::cpu
